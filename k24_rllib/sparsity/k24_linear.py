@@ -1,0 +1,109 @@
+"""K-2:4 layer: a shared weight, and per mask a learnable choice of one N:M pattern per group of M inputs.
+
+Padding: when ``in_features`` is not a multiple of M, the input dimension is zero-padded to ``padded_in`` (the
+hardware layout). Masks, ``alpha`` and the EMA live in the padded layout; padded columns hold no weight, and
+sparsity is accounted over the padded layout, so it is exactly 1 - n/m (0.5 for 2:4) at every size.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from k24_rllib.sparsity.masked_base import MaskedLinearBase
+from k24_rllib.sparsity.patterns import nm_patterns
+
+
+class K24Linear(MaskedLinearBase):
+    """Shared ``weight``/``bias``; per mask ``alpha`` [n_masks, out, padded_in] steering the pattern choice.
+
+    Pattern logits per group g: l[g, p] = sum_k S[g, k] P[p, k] with S = |W| * ema * sigmoid(alpha), standardised
+    over the patterns so the ``temperature`` buffer means the same at every weight scale. Training forwards draw
+    a hard Gumbel-softmax pattern (straight-through, so gradients reach alpha and W) and update the EMA; eval
+    forwards take the argmax pattern, with no noise and no EMA update.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        n_masks: int,
+        n: int = 2,
+        m: int = 4,
+        ema_momentum: float = 0.99,
+        hetero_init_scale: float = 0.01,
+        bias: bool = True,
+    ) -> None:
+        super().__init__(in_features, out_features, n_masks, bias)
+        self.n, self.m = n, m
+        self.ema_momentum = ema_momentum
+        self.hetero_init_scale = hetero_init_scale
+        self.register_buffer("patterns", nm_patterns(n, m), persistent=False)
+        self.alpha = nn.Parameter(torch.randn(n_masks, out_features, self.padded_in) * hetero_init_scale)
+        self.register_buffer("ema", torch.ones(self.padded_in))
+        self.register_buffer("temperature", torch.tensor(1.0))
+
+    @property
+    def padded_in(self) -> int:
+        """Input width rounded up to a multiple of m."""
+        return -(-self.in_features // self.m) * self.m
+
+    @property
+    def n_groups(self) -> int:
+        """Groups of m inputs per output row."""
+        return self.padded_in // self.m
+
+    def set_temperature(self, t: float) -> None:
+        """Set the Gumbel-softmax temperature (the agent's schedule drives it)."""
+        if t <= 0:
+            raise ValueError(f"temperature must be > 0, got {t}")
+        self.temperature.fill_(float(t))
+
+    def _padded_weight(self) -> torch.Tensor:
+        return F.pad(self.weight, (0, self.padded_in - self.in_features))
+
+    def pattern_logits(self) -> torch.Tensor:
+        """Standardised pattern logits [n_masks, out, groups, P]."""
+        # clone: training forwards update the EMA in place, and an unrolled RNN calls this layer many times
+        # in one autograd graph.
+        score = self._padded_weight().abs() * self.ema.clone() * torch.sigmoid(self.alpha)
+        groups = score.reshape(self.n_masks, self.out_features, self.n_groups, self.m)
+        logits = groups @ self.patterns.T
+        mean = logits.mean(dim=-1, keepdim=True)
+        std = logits.std(dim=-1, keepdim=True, unbiased=False)
+        return (logits - mean) / (std + 1e-6)
+
+    def pattern_probs(self) -> torch.Tensor:
+        """softmax(logits / temperature) [n_masks, out, groups, P], with gradient (feeds the diversity loss)."""
+        return torch.softmax(self.pattern_logits() / self.temperature, dim=-1)
+
+    def _masks_from_choice(self, choice: torch.Tensor) -> torch.Tensor:
+        """One-hot (or straight-through) pattern choice [..., P] -> 0/1 mask [n_masks, out, padded_in]."""
+        return (choice @ self.patterns).reshape(self.n_masks, self.out_features, self.padded_in)
+
+    def hard_masks(self) -> torch.Tensor:
+        """Argmax-pattern masks [n_masks, out, padded_in]; exactly n of every m entries are 1."""
+        choice = self.pattern_logits().argmax(dim=-1)
+        return self._masks_from_choice(F.one_hot(choice, len(self.patterns)).to(self.weight.dtype))
+
+    def masked_weights(self) -> torch.Tensor:
+        """Argmax-masked weights [n_masks, out, in_features] (padding stripped): what acting and export use."""
+        return self.weight * self.hard_masks()[..., : self.in_features]
+
+    @torch.no_grad()
+    def _update_ema(self, rows: torch.Tensor) -> None:
+        """EMA of mean |x| per input feature; padded columns see zeros, like the padded input would."""
+        batch_mean = F.pad(rows.detach().abs().mean(dim=0), (0, self.padded_in - self.in_features))
+        self.ema.mul_(self.ema_momentum).add_(batch_mean, alpha=1.0 - self.ema_momentum)
+
+    def _train_weights(self, rows: torch.Tensor) -> torch.Tensor:
+        self._update_ema(rows)
+        choice = F.gumbel_softmax(self.pattern_logits(), tau=float(self.temperature), hard=True, dim=-1)
+        return self.weight * self._masks_from_choice(choice)[..., : self.in_features]
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, n_masks={self.n_masks}, "
+            f"n={self.n}, m={self.m}, padded_in={self.padded_in}"
+        )
