@@ -2,7 +2,9 @@
 
 Padding: when ``in_features`` is not a multiple of M, the input dimension is zero-padded to ``padded_in`` (the
 hardware layout). Masks, ``alpha`` and the EMA live in the padded layout; padded columns hold no weight, and
-sparsity is accounted over the padded layout, so it is exactly 1 - n/m (0.5 for 2:4) at every size.
+sparsity is accounted over the padded layout, so it is exactly 1 - n/m (0.5 for 2:4) at every size. Padded
+columns score 0, so the argmax pattern of a partly padded group keeps real columns first; a Gumbel sample may
+still keep padding there (it is a valid pattern of the padded layout, it just prunes more real weights).
 """
 
 from __future__ import annotations

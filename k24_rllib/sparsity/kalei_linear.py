@@ -42,7 +42,7 @@ class KaleiLinear(MaskedLinearBase):
     def ste_masks(self) -> torch.Tensor:
         """Binary masks whose gradient w.r.t. the thresholds passes straight through the step (|W| detached)."""
         margin = self.weight.detach().abs() - torch.sigmoid(self.thresholds)
-        return (margin > 0).to(margin.dtype) + margin - margin.detach()
+        return (margin > 0).to(margin.dtype) + (margin - margin.detach())
 
     def masked_weights(self) -> torch.Tensor:
         """Soft-thresholded weights [n_masks, out, in] (same in training and eval)."""

@@ -1,0 +1,152 @@
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from k24_rllib.sparsity import K24Linear, is_nm_sparse
+
+
+def forward_weights(layer: K24Linear, mask: int) -> torch.Tensor:
+    """The effective weight one forward uses for ``mask``, read off by feeding the identity."""
+    eye = torch.eye(layer.in_features)
+    ids = torch.full((layer.in_features,), mask)
+    return (layer(eye, ids) - layer.bias).T.detach()
+
+
+def exactly_nm(weight: torch.Tensor, n: int, m: int) -> bool:
+    """Full groups keep exactly n (the dense weight has no zeros of its own); a group that is partly padding
+    keeps at most n real columns (the rest of its n sit on padding)."""
+    padded = F.pad(weight, (0, -weight.shape[1] % m))
+    counts = (padded.reshape(weight.shape[0], -1, m) != 0).sum(-1)
+    full = counts[:, :-1] if weight.shape[1] % m else counts
+    return bool((full == n).all()) and bool((counts[:, -1] <= n).all())
+
+
+@pytest.mark.parametrize("n, m, in_features", [(2, 4, 12), (2, 4, 10), (4, 8, 16)])
+def test_every_training_forward_mask_is_exactly_nm(n, m, in_features):
+    torch.manual_seed(0)
+    layer = K24Linear(in_features, 6, n_masks=3, n=n, m=m)
+    layer.set_temperature(5.0)
+    for _ in range(5):
+        for mask in range(3):
+            assert exactly_nm(forward_weights(layer, mask), n, m)
+
+
+@pytest.mark.parametrize("n, m, in_features", [(2, 4, 12), (2, 4, 10), (4, 8, 16)])
+def test_hard_masks_exactly_nm_and_half_sparse(n, m, in_features):
+    layer = K24Linear(in_features, 6, n_masks=3, n=n, m=m, hetero_init_scale=1.0)
+    masks = layer.hard_masks()
+    assert masks.shape == (3, 6, layer.padded_in)
+    assert (masks.reshape(3, 6, -1, m).sum(-1) == n).all()
+    assert masks.mean() == n / m
+    for w in layer.masked_weights():
+        assert is_nm_sparse(w, n, m)
+
+
+def test_padding_layout():
+    layer = K24Linear(10, 3, n_masks=2)
+    assert (layer.padded_in, layer.n_groups) == (12, 3)
+    assert layer.alpha.shape == (2, 3, 12) and layer.ema.shape == (12,)
+    assert layer.masked_weights().shape == (2, 3, 10)
+
+
+def test_eval_is_deterministic_argmax_of_pattern_probs():
+    torch.manual_seed(1)
+    layer = K24Linear(8, 5, n_masks=2, hetero_init_scale=1.0).eval()
+    choice = layer.pattern_probs().argmax(-1)
+    expected = (F.one_hot(choice, 6).float() @ layer.patterns).reshape(2, 5, 8) * layer.weight
+    x = torch.randn(7, 8)
+    ids = torch.tensor([0, 1, 0, 1, 1, 0, 0])
+    out1, out2 = layer(x, ids), layer(x, ids)
+    assert torch.equal(out1, out2)
+    torch.testing.assert_close(out1, torch.einsum("bi,boi->bo", x, expected[ids]) + layer.bias)
+    for mask in range(2):
+        torch.testing.assert_close(forward_weights(layer, mask), expected[mask])
+
+
+def test_train_mode_is_stochastic():
+    torch.manual_seed(2)
+    layer = K24Linear(16, 8, n_masks=1)
+    layer.set_temperature(5.0)
+    assert not torch.equal(forward_weights(layer, 0), forward_weights(layer, 0))
+
+
+def test_ema_updates_in_training_only_and_is_saved():
+    torch.manual_seed(3)
+    layer = K24Linear(6, 4, n_masks=2, ema_momentum=0.9)
+    x = torch.randn(5, 6)
+    assert "ema" in layer.state_dict() and "temperature" in layer.state_dict()
+    layer.eval()
+    layer(x, torch.zeros(5, dtype=torch.long))
+    assert torch.equal(layer.ema, torch.ones(8))
+    layer.train()
+    layer(x, torch.zeros(5, dtype=torch.long))
+    expected = 0.9 + 0.1 * F.pad(x.abs().mean(0), (0, 2))
+    torch.testing.assert_close(layer.ema, expected)
+    assert layer.ema[-2:].lt(1).all()  # padded columns see zero input
+
+
+def test_different_mask_ids_differ_and_gradients_reach_shared_weight_and_alpha():
+    torch.manual_seed(4)
+    layer = K24Linear(8, 6, n_masks=2, hetero_init_scale=2.0)
+    x = torch.randn(1, 8).expand(2, 8)
+    out = layer(x, torch.tensor([0, 1]))
+    assert not torch.allclose(out[0], out[1])
+    out.pow(2).sum().backward()
+    assert layer.weight.grad.abs().sum() > 0 and layer.alpha.grad.abs().sum() > 0
+    assert layer.alpha.grad[0].abs().sum() > 0 and layer.alpha.grad[1].abs().sum() > 0
+
+
+def test_unrolled_training_forwards_backprop():
+    """An RNN calls the layer many times in one graph; the in-place EMA update must not break backward."""
+    layer = K24Linear(4, 4, n_masks=2)
+    h = torch.zeros(3, 4)
+    ids = torch.tensor([0, 1, 0])
+    for _ in range(3):
+        h = torch.tanh(layer(h + 1.0, ids))
+    h.sum().backward()
+    assert layer.alpha.grad is not None
+
+
+def test_eval_cache_reused_and_invalidated(monkeypatch):
+    torch.manual_seed(5)
+    layer = K24Linear(8, 4, n_masks=2).eval()
+    calls = []
+    original = layer.masked_weights
+    monkeypatch.setattr(layer, "masked_weights", lambda: calls.append(1) or original())
+    x, ids = torch.randn(3, 8), torch.tensor([0, 1, 1])
+    with torch.no_grad():
+        first = layer(x, ids)
+        layer(x, ids)
+        assert len(calls) == 1
+        layer.weight.mul_(2.0)  # what an optimiser step does
+        assert torch.allclose(layer(x, ids) - layer.bias, 2 * (first - layer.bias))
+        assert len(calls) == 2
+        other = K24Linear(8, 4, n_masks=2, hetero_init_scale=3.0)
+        layer.load_state_dict(other.state_dict())
+        expected = other.eval()(x, ids)
+        torch.testing.assert_close(layer(x, ids), expected)
+        assert len(calls) == 3
+
+
+def test_eval_with_autograd_gives_gradient():
+    layer = K24Linear(8, 4, n_masks=1).eval()
+    layer(torch.randn(2, 8), torch.zeros(2, dtype=torch.long)).sum().backward()
+    assert layer.weight.grad.abs().sum() > 0
+
+
+def test_deepcopy_target_network_stays_in_sync_via_state_dict():
+    online = K24Linear(8, 4, n_masks=2)
+    target = copy.deepcopy(online).eval()
+    online(torch.randn(5, 8), torch.zeros(5, dtype=torch.long))  # online training forward moves the EMA
+    target.load_state_dict(online.state_dict())
+    assert torch.equal(target.ema, online.ema)
+
+
+def test_set_temperature_validates():
+    layer = K24Linear(4, 4, n_masks=1)
+    layer.set_temperature(0.5)
+    assert float(layer.temperature) == 0.5
+    with pytest.raises(ValueError):
+        layer.set_temperature(0.0)
