@@ -1,0 +1,126 @@
+import pytest
+import torch
+from torch import nn
+
+from k24_rllib.models import RecurrentAgent, mask_ids_for
+from k24_rllib.sparsity import K24Args, K24Linear, KaleiArgs, KaleiLinear, PatternOverlapLoss
+
+OBS, ACTIONS, AGENTS = 30, 9, 3
+
+
+def run(agent: RecurrentAgent, obs: torch.Tensor) -> torch.Tensor:
+    hidden = agent.initial_state(*obs.shape[:-1])
+    q, new_hidden = agent(obs, hidden, mask_ids_for(obs))
+    assert new_hidden.shape == (*obs.shape[:-1], agent.hidden_dim)
+    return q
+
+
+@pytest.mark.parametrize("mask, layer_type", [("k24", K24Linear), ("kalei", KaleiLinear), ("none", type(None))])
+def test_shapes_and_layer_kinds(mask, layer_type):
+    agent = RecurrentAgent(OBS, ACTIONS, AGENTS, mask=mask)
+    assert run(agent, torch.randn(4, 2, AGENTS, OBS)).shape == (4, 2, AGENTS, ACTIONS)
+    assert [type(layer) for layer in agent.masked_layers()] == ([layer_type] * 4 if mask != "none" else [])
+    assert isinstance(agent.rnn, nn.GRUCell)
+
+
+def test_unknown_mask_lists_valid_ones():
+    with pytest.raises(ValueError, match=r"'dense'.*k24, kalei, none"):
+        RecurrentAgent(OBS, ACTIONS, AGENTS, mask="dense")
+
+
+def test_mask_none_is_plain_shared_network():
+    torch.manual_seed(0)
+    agent = RecurrentAgent(OBS, ACTIONS, AGENTS, mask="none")
+    plain = nn.ModuleList([nn.Linear(OBS, 64), nn.GRUCell(64, 64), nn.Linear(64, 64), nn.Linear(64, 64), nn.Linear(64, ACTIONS)])
+    assert sum(p.numel() for p in agent.parameters()) == sum(p.numel() for p in plain.parameters())
+    obs, hidden = torch.randn(AGENTS, OBS), agent.initial_state(AGENTS)
+    q, _ = agent(obs, hidden, torch.arange(AGENTS))
+    assert torch.equal(q, agent(obs, hidden, torch.zeros(AGENTS, dtype=torch.long))[0])  # mask ids are ignored
+    assert agent.diversity_loss().item() == 0.0 and agent.get_pattern_stats() == {}
+    assert agent.get_sparsities() == ([0.0] * 4, {}, 0.0)
+
+
+@pytest.mark.parametrize(
+    "mask, k24_args, kalei_args",
+    [
+        ("k24", K24Args(hetero_init_scale=2.0), None),
+        ("kalei", None, KaleiArgs(threshold_init_scale=2.0, threshold_init_bias=2.0)),
+    ],
+)
+def test_different_mask_ids_differ_and_gradients_reach_shared_weights(mask, k24_args, kalei_args):
+    torch.manual_seed(1)
+    agent = RecurrentAgent(OBS, ACTIONS, AGENTS, mask=mask, k24_args=k24_args, kalei_args=kalei_args)
+    obs = torch.randn(1, OBS).expand(AGENTS, OBS)
+    agent.eval()
+    q, _ = agent(obs, agent.initial_state(AGENTS), torch.arange(AGENTS))
+    assert not torch.allclose(q[0], q[1]) and not torch.allclose(q[1], q[2])
+    agent.train()
+    q, _ = agent(obs, agent.initial_state(AGENTS), torch.arange(AGENTS))
+    (q.pow(2).sum() + agent.diversity_loss()).backward()
+    for layer in agent.masked_layers():
+        assert layer.weight.grad.abs().sum() > 0
+    assert agent.rnn.weight_ih.grad.abs().sum() > 0
+
+
+def test_k24_agent_eval_deterministic_and_train_stochastic():
+    torch.manual_seed(2)
+    agent = RecurrentAgent(OBS, ACTIONS, AGENTS)
+    agent.set_temperature(5.0)
+    obs = torch.randn(6, AGENTS, OBS)
+    assert not torch.equal(run(agent, obs), run(agent, obs))
+    agent.eval()
+    with torch.no_grad():
+        assert torch.equal(run(agent, obs), run(agent, obs))
+
+
+def test_k24_sparsities_and_pattern_stats():
+    torch.manual_seed(3)
+    agent = RecurrentAgent(OBS, ACTIONS, AGENTS, k24_args=K24Args(hetero_init_scale=1.0))
+    per_layer, detail, overall = agent.get_sparsities()
+    assert per_layer == [0.5] * 4 and overall == 0.5  # obs_dim 30 is padded to 32
+    assert sorted(detail) == ["mask_0", "mask_1", "mask_2"] and detail["mask_1"] == [0.5] * 4
+    agent.set_temperature(0.7)
+    assert all(float(layer.temperature) == pytest.approx(0.7) for layer in agent.masked_layers())
+    stats = agent.get_pattern_stats()
+    assert len(stats["pattern_mean"]) == 6 and sum(stats["pattern_mean"]) == pytest.approx(1.0)
+    assert stats["pattern_2_prob"] == stats["pattern_mean"][2]
+    assert 0 < stats["pattern_entropy"] <= torch.log(torch.tensor(6.0)).item() + 1e-6
+    assert 1 / 6 <= stats["pattern_min_similarity"] <= stats["pattern_mean_similarity"] <= stats["pattern_max_similarity"]
+
+
+def test_kalei_stats_and_sparsity():
+    agent = RecurrentAgent(OBS, ACTIONS, AGENTS, mask="kalei")
+    stats = agent.get_pattern_stats()
+    assert not any(key.startswith("pattern") for key in stats)
+    assert 0.9 < stats["mask_min_similarity"] <= stats["mask_mean_similarity"] <= stats["mask_max_similarity"] <= 1
+    per_layer, detail, overall = agent.get_sparsities()
+    assert len(per_layer) == 4 and 0 <= overall < 0.05 and len(detail) == AGENTS
+
+
+def test_diversity_is_replaceable():
+    agent = RecurrentAgent(OBS, ACTIONS, AGENTS)
+    agent.diversity = PatternOverlapLoss(layer_weights=[0.0, 0.0, 0.0, 1.0])
+    torch.testing.assert_close(agent.diversity_loss(), PatternOverlapLoss()([agent.fc4]))
+
+
+def test_ema_moves_only_in_online_training_forwards():
+    agent = RecurrentAgent(OBS, ACTIONS, AGENTS)
+    assert "fc1.ema" in agent.state_dict()
+    obs = torch.randn(4, AGENTS, OBS)
+    with torch.no_grad():
+        run(agent.eval(), obs)
+    assert torch.equal(agent.fc1.ema, torch.ones(32))
+    run(agent.train(), obs)
+    assert not torch.equal(agent.fc1.ema, torch.ones(32))
+
+
+def test_mask_ids_for_agents_and_unit_types():
+    obs = torch.zeros(2, 4, 6)
+    assert torch.equal(mask_ids_for(obs), torch.arange(4).expand(2, 4))
+    obs[0, 0, 3] = 1.0  # agent 0: type 1 (bits at columns 2..4)
+    obs[0, 1, 4] = 1.0  # agent 1: type 2
+    obs[0, 2, 2] = 1.0  # agent 2: type 0; agent 3 dead (all-zero bits)
+    obs[1, :, 4] = 1.0
+    expected = torch.tensor([[1, 2, 0, 0], [2, 2, 2, 2]])
+    assert torch.equal(mask_ids_for(obs, (2, 5)), expected)
+    assert mask_ids_for(obs, (2, 5)).dtype == torch.long
