@@ -1,1 +1,9 @@
-"""envs"""
+"""Every environment presented as one "team" gymnasium env (see ``team.py`` and docs/environments.md).
+
+Backends import their optional dependencies (jax/jaxmarl, mpe2, SMAC) only when an env is built.
+"""
+
+from .registry import ENV_FAMILIES, available_maps, env_info_for, make_env
+from .team import EnvInfo, TeamEnv, team_spaces
+
+__all__ = ["ENV_FAMILIES", "EnvInfo", "TeamEnv", "available_maps", "env_info_for", "make_env", "team_spaces"]
