@@ -78,7 +78,12 @@ class RecurrentAgent(nn.Module):
         return self.diversity(self.masked_layers())
 
     def get_pattern_stats(self) -> dict[str, float | list[float]]:
-        """K-2:4: pattern usage, entropy and pairwise similarity; Kaleidoscope: mask similarity; none: {}."""
+        """K-2:4: pattern usage, entropy, pairwise similarity; Kaleidoscope: mask similarity; none: {}.
+
+        K-2:4 similarity is the expected pattern overlap sum_p pi_i pi_j (1/6 for uniform, see
+        ``sparsity.stats.pattern_stats``); Kaleidoscope's is the fraction of agreeing mask entries. With a single
+        mask there is no pair and the similarity keys are absent.
+        """
         if self.mask == "k24":
             return pattern_stats(self.masked_layers())
         if self.mask == "kalei":

@@ -13,6 +13,15 @@ from typing import Any, ClassVar, TypeVar
 
 _A = TypeVar("_A", bound="_ArgsMixin")
 
+# field annotation -> accepted Python types (int passes for float; bool, an int subclass, never passes for a number)
+_TYPES: dict[str, tuple[type, ...]] = {
+    "float": (int, float),
+    "int": (int,),
+    "int | None": (int, type(None)),
+    "bool": (bool,),
+    "str": (str,),
+}
+
 
 class _ArgsMixin:
     """``from_dict`` / ``to_dict`` and the error format shared by both argument classes."""
@@ -33,6 +42,19 @@ class _ArgsMixin:
         """Plain dict (for YAML, checkpoints and logging)."""
         return dataclasses.asdict(self)  # type: ignore[call-overload]
 
+    def __post_init__(self) -> None:
+        """Check every field's type first (so range checks never meet a string), then the ranges."""
+        for field in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, field.name)
+            accepted = _TYPES[str(field.type)]
+            ok = isinstance(value, accepted) and (bool in accepted or not isinstance(value, bool))
+            self._require(ok, field.name, f"must be of type {field.type}")
+        self._validate()
+
+    def _validate(self) -> None:
+        """Range checks of one argument class."""
+        raise NotImplementedError
+
     def _require(self, ok: bool, key: str, rule: str) -> None:
         """Raise a ValueError that names the offending key, its value and the rule it breaks."""
         if not ok:
@@ -43,9 +65,7 @@ class _ArgsMixin:
         self._require(0.0 < value <= 1.0, key, "must be in (0, 1]")
 
     def _require_positive_int(self, key: str) -> None:
-        value = getattr(self, key)
-        ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
-        self._require(ok, key, "must be a positive integer")
+        self._require(getattr(self, key) > 0, key, "must be a positive integer")
 
 
 @dataclass(frozen=True)
@@ -71,7 +91,7 @@ class K24Args(_ArgsMixin):
     m: int = 4
     schedule: str = "linear"
 
-    def __post_init__(self) -> None:
+    def _validate(self) -> None:
         self._require(self.temperature_min > 0, "temperature_min", "must be > 0")
         self._require(
             self.temperature_init >= self.temperature_min,
@@ -92,7 +112,6 @@ class K24Args(_ArgsMixin):
         self._require_positive_int("deque_len")
         self._require_positive_int("reset_interval")
         self._require_ratio("reset_ratio")
-        self._require(isinstance(self.use_adaptive_reset, bool), "use_adaptive_reset", "must be a bool")
         self._require(self.kl_threshold >= 0, "kl_threshold", "must be >= 0")
         self._require_positive_int("n")
         self._require_positive_int("m")
@@ -118,7 +137,7 @@ class KaleiArgs(_ArgsMixin):
     reset_interval: int = 10000
     reset_ratio: float = 0.1
 
-    def __post_init__(self) -> None:
+    def _validate(self) -> None:
         self._require(self.threshold_init_scale >= 0, "threshold_init_scale", "must be >= 0")
         self._require(self.div_coef >= 0, "div_coef", "must be >= 0")
         self._require_positive_int("deque_len")

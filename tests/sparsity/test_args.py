@@ -38,6 +38,10 @@ def test_unknown_key_named_with_valid_list(cls):
         ("reset_interval", 2.5),
         ("n", 4),
         ("schedule", "exp"),
+        ("reset_ratio", "0.5"),
+        ("deque_len", True),
+        ("use_adaptive_reset", 1),
+        ("anneal_end_step", 8e5),
     ],
 )
 def test_bad_k24_value_names_key(key, value):
