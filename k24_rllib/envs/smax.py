@@ -18,14 +18,14 @@ from .team import EnvInfo, IllegalActionPolicy, TeamEnv, enforce_legal, team_spa
 SMAX_SCENARIOS: dict[str, SmaxScenario] = {**SMAC_MAPS, **SMACV2_SCENARIOS}
 
 
-def _core(map_name: str, episode_limit: int | None, reward_scale: bool, reward_scale_rate: float,
-          walls_cause_death: bool) -> Any:
-    """The cached jitted core for these settings (imports jax on first use)."""
+def _core(map_name: str, reward_scale: bool, reward_scale_rate: float, walls_cause_death: bool,
+          episode_limit: int | None) -> tuple[Any, EnvInfo]:
+    """The cached jitted core for these settings (imports jax on first use) and the env's info."""
+    scenario = lookup(SMAX_SCENARIOS, map_name, "SMAX map or scenario")
     from .smax_core import SmacReward, get_core  # noqa: PLC0415 - jax is optional
 
-    scenario = lookup(SMAX_SCENARIOS, map_name, "SMAX map or scenario")
     reward = SmacReward(scale=reward_scale, scale_rate=reward_scale_rate)
-    return get_core(scenario, episode_limit or scenario.episode_limit, reward, walls_cause_death)
+    return get_core(scenario, reward, walls_cause_death), scenario.env_info(episode_limit)
 
 
 def _to_numpy(out: Any) -> dict[str, np.ndarray]:
@@ -60,8 +60,9 @@ class SmaxTeamEnv(TeamEnv):
                  reward_scale_rate: float = 20.0, episode_limit: int | None = None,
                  walls_cause_death: bool = False,
                  on_illegal_action: IllegalActionPolicy = "raise") -> None:
-        self._core = _core(map_name, episode_limit, reward_scale, reward_scale_rate, walls_cause_death)
-        super().__init__(self._core.info, on_illegal_action)
+        self._core, info = _core(map_name, reward_scale, reward_scale_rate, walls_cause_death,
+                                 episode_limit)
+        super().__init__(info, on_illegal_action)
         self.map_name = map_name
         self._seed = seed
         self._carry: Any = None
@@ -74,7 +75,7 @@ class SmaxTeamEnv(TeamEnv):
         if seed is None and self._carry is None:
             seed = self._seed if self._seed is not None else int(self.np_random.integers(2**31))
         rngs = self._core.keys([seed]) if seed is not None else self._carry.rng
-        self._carry, out = self._core.reset(rngs)
+        self._carry, out = self._core.reset(rngs, np.full(1, self.env_info.episode_limit, np.int32))
         return self._emit(out)[0], {}
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
@@ -109,8 +110,8 @@ class SmaxVectorEnv(gym.vector.VectorEnv):
                  on_illegal_action: IllegalActionPolicy = "raise") -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
-        self._core = _core(map_name, episode_limit, reward_scale, reward_scale_rate, walls_cause_death)
-        self.env_info: EnvInfo = self._core.info
+        self._core, self.env_info = _core(map_name, reward_scale, reward_scale_rate,
+                                          walls_cause_death, episode_limit)
         self.num_envs = num_envs
         self.map_name = map_name
         self.on_illegal_action: IllegalActionPolicy = on_illegal_action
@@ -131,7 +132,8 @@ class SmaxVectorEnv(gym.vector.VectorEnv):
             rngs = self._carry.rng
         else:
             rngs = self._core.keys(self._seeds(seed))
-        self._carry, out = self._core.reset(rngs)
+        limits = np.full(self.num_envs, self.env_info.episode_limit, np.int32)
+        self._carry, out = self._core.reset(rngs, limits)
         self._needs_reset[:] = False
         return self._emit(out)[0], {}
 

@@ -46,6 +46,7 @@ class Carry(NamedTuple):
     env_state: Any  # jaxmarl HeuristicEnemySMAX state
     rng: Any  # PRNG key for the next step or unseeded reset
     last_actions: Any  # int32 (n_allies,), SMAC layout, for the global state
+    episode_limit: Any  # int32: a traced value, so every limit shares one compiled step
 
 
 class Out(NamedTuple):
@@ -63,13 +64,11 @@ class Out(NamedTuple):
 
 
 class SmaxCore:
-    """Jitted ``reset(rngs)`` and ``step(carry, actions, needs_reset)`` over k envs of one scenario."""
+    """Jitted ``reset(rngs, episode_limits)`` and ``step(carry, actions, needs_reset)`` over k envs."""
 
-    def __init__(self, scenario: SmaxScenario, episode_limit: int, reward: SmacReward,
-                 walls_cause_death: bool) -> None:
+    def __init__(self, scenario: SmaxScenario, reward: SmacReward, walls_cause_death: bool) -> None:
         self.scenario = scenario
-        self.info = scenario.env_info(episode_limit)
-        self.env = _make_smax(scenario, episode_limit, walls_cause_death)
+        self.env = _make_smax(scenario, walls_cause_death)
         self._reward = reward
         self._obs_columns = jnp.asarray(_kept_obs_columns(scenario, self.env))
         self._type_bits = jnp.asarray(scenario.type_bits, dtype=jnp.int32)
@@ -83,10 +82,11 @@ class SmaxCore:
         """PRNG keys, one per env, from integer seeds."""
         return jnp.stack([jax.random.PRNGKey(int(s)) for s in seeds])
 
-    def _reset_one(self, rng: Any) -> tuple[Carry, Out]:
+    def _reset_one(self, rng: Any, episode_limit: Any) -> tuple[Carry, Out]:
         rng, key = jax.random.split(rng)
         obs, env_state = self.env.reset(key)
-        carry = _strong(Carry(env_state, rng, jnp.zeros(self.scenario.n_allies, dtype=jnp.int32)))
+        carry = _strong(Carry(env_state, rng, jnp.zeros(self.scenario.n_allies, dtype=jnp.int32),
+                              episode_limit))
         zero = jnp.zeros((), dtype=jnp.int32)
         return carry, self._observe(carry, obs, jnp.float32(0.0), zero, zero)
 
@@ -96,7 +96,7 @@ class SmaxCore:
         before = carry.env_state.state
         obs, env_state, _, _, _ = self.env.step_env(
             key, carry.env_state, {a: smax_actions[i] for i, a in enumerate(self.env.agents)})
-        new = _strong(Carry(env_state, rng, actions.astype(jnp.int32)))
+        new = _strong(Carry(env_state, rng, actions.astype(jnp.int32), carry.episode_limit))
         n = self.scenario.n_allies
         reward = self._smac_reward(before, env_state.state)
         return new, self._observe(new, obs, reward, jnp.sum(~env_state.state.unit_alive[:n]),
@@ -111,7 +111,7 @@ class SmaxCore:
         stepped = jax.vmap(self._step_one)(carry, actions)
 
         def with_resets() -> tuple[Carry, Out]:
-            fresh = jax.vmap(self._reset_one)(carry.rng)
+            fresh = jax.vmap(self._reset_one)(carry.rng, carry.episode_limit)
             return jax.tree.map(lambda f, s: jnp.where(_expand(needs_reset, f), f, s), fresh, stepped)
 
         return jax.lax.cond(jnp.any(needs_reset), with_resets, lambda: stepped)
@@ -130,7 +130,7 @@ class SmaxCore:
             action_mask=self._action_mask(carry.env_state),
             reward=reward.astype(jnp.float32),
             terminated=ended,
-            truncated=(s.step >= self.info.episode_limit) & ~ended,
+            truncated=(s.step >= carry.episode_limit) & ~ended,
             battle_won=enemies_dead & ~allies_dead,
             dead_allies=dead_allies.astype(jnp.int32),
             dead_enemies=dead_enemies.astype(jnp.int32),
@@ -174,10 +174,9 @@ class SmaxCore:
 
 
 @functools.lru_cache(maxsize=None)
-def get_core(scenario: SmaxScenario, episode_limit: int, reward: SmacReward,
-             walls_cause_death: bool) -> SmaxCore:
+def get_core(scenario: SmaxScenario, reward: SmacReward, walls_cause_death: bool) -> SmaxCore:
     """The process-wide core for these settings (jit caches live on it)."""
-    return SmaxCore(scenario, episode_limit, reward, walls_cause_death)
+    return SmaxCore(scenario, reward, walls_cause_death)
 
 
 def _strong(carry: Carry) -> Carry:
@@ -190,15 +189,17 @@ def _expand(mask: Any, like: Any) -> Any:
     return mask.reshape(mask.shape + (1,) * (like.ndim - 1))
 
 
-def _make_smax(scenario: SmaxScenario, episode_limit: int, walls_cause_death: bool) -> Any:
-    """jaxmarl's SMAX against its heuristic enemy, with SMACv2-style unit draws where asked."""
+def _make_smax(scenario: SmaxScenario, walls_cause_death: bool) -> Any:
+    """jaxmarl's SMAX against its heuristic enemy, with SMACv2-style unit draws where asked.
+
+    SMAX's own ``max_steps``/``done`` are unused: the episode limit lives in the carry.
+    """
     n_units = scenario.n_allies + scenario.n_enemies
     generated = bool(scenario.race_types)
     fixed = scenario.unit_types or (0,) * n_units
     env = _smax.HeuristicEnemySMAX(
         scenario=_smax.Scenario(jnp.asarray(fixed, dtype=jnp.uint8), scenario.n_allies,
                                 scenario.n_enemies, scenario.smacv2_positions, generated),
-        max_steps=episode_limit,
         walls_cause_death=walls_cause_death,
     )
     if generated:
