@@ -42,6 +42,7 @@ def test_3m_has_smac_sizes_and_limit(smax_3m):
     assert smax_3m.observation_space.contains(obs)
 
 
+@pytest.mark.filterwarnings("ignore:.*Box observation space:UserWarning")
 def test_check_env_passes(smax_3m):
     # check_env steps with unmasked random actions, which the default policy rejects by design;
     # "replace" turns them into the no-op/stop action so the rest of the checks can run.
