@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -61,6 +64,14 @@ class RecurrentAgent(nn.Module):
         x = F.relu(self.fc3(x, ids))
         q = self.fc4(x, ids)
         return q.reshape(*lead, self.n_actions), h.reshape(*lead, self.hidden_dim)
+
+    @contextmanager
+    def one_mask_sample(self) -> Iterator[None]:
+        """Training forwards inside the block (e.g. one sequence unroll) share one mask sample per layer."""
+        with ExitStack() as stack:
+            for layer in self.masked_layers():
+                stack.enter_context(layer.one_sample())
+            yield
 
     def masked_layers(self) -> list[nn.Module]:
         """fc1..fc4 when masked, else empty."""

@@ -94,13 +94,12 @@ class K24Linear(MaskedLinearBase):
         return self.weight * self.hard_masks()[..., : self.in_features]
 
     @torch.no_grad()
-    def _update_ema(self, rows: torch.Tensor) -> None:
+    def _observe(self, rows: torch.Tensor) -> None:
         """EMA of mean |x| per input feature; padded columns see zeros, like the padded input would."""
         batch_mean = F.pad(rows.detach().abs().mean(dim=0), (0, self.padded_in - self.in_features))
         self.ema.mul_(self.ema_momentum).add_(batch_mean, alpha=1.0 - self.ema_momentum)
 
-    def _train_weights(self, rows: torch.Tensor) -> torch.Tensor:
-        self._update_ema(rows)
+    def _sample_weights(self) -> torch.Tensor:
         choice = F.gumbel_softmax(self.pattern_logits(), tau=float(self.temperature), hard=True, dim=-1)
         return self.weight * self._masks_from_choice(choice)[..., : self.in_features]
 

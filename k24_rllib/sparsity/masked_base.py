@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from itertools import chain
 
 import torch
@@ -12,7 +14,7 @@ from torch import nn
 class MaskedLinearBase(nn.Module):
     """A linear layer whose shared weight is seen through one of ``n_masks`` masks per input row.
 
-    Subclasses say how the per-mask weights are made: ``_train_weights()`` (training forward, may be stochastic,
+    Subclasses say how the per-mask weights are made: ``_sample_weights()`` (training forward, may be stochastic,
     carries gradient) and ``masked_weights()`` (deterministic, what acting and export use). In eval mode the
     deterministic weights are cached, so acting does not rebuild masks each env step; the cache is keyed on the
     storage and in-place version counters of every parameter and buffer, so optimiser steps, resets and
@@ -33,6 +35,7 @@ class MaskedLinearBase(nn.Module):
         self._reset_shared_parameters()
         self._cache: torch.Tensor | None = None
         self._cache_key: tuple[tuple[int, int], ...] | None = None
+        self._held: torch.Tensor | None = None
 
     def _reset_shared_parameters(self) -> None:
         """nn.Linear's initialisation, so a masked layer starts like the dense layer it replaces."""
@@ -41,12 +44,28 @@ class MaskedLinearBase(nn.Module):
             bound = 1.0 / math.sqrt(self.in_features)
             nn.init.uniform_(self.bias, -bound, bound)
 
-    def _train_weights(self, rows: torch.Tensor) -> torch.Tensor:
-        """Per-mask effective weights [n_masks, out, in] for a training forward on input ``rows``.
+    def _observe(self, rows: torch.Tensor) -> None:
+        """Training-time statistics of the input rows (K-2:4's activation EMA); none by default."""
 
-        Default: the deterministic weights, with gradient; K24Linear overrides it to sample and track the EMA.
+    def _sample_weights(self) -> torch.Tensor:
+        """Per-mask effective weights [n_masks, out, in] for a training forward, with gradient.
+
+        Default: the deterministic weights; K24Linear overrides it with a Gumbel-softmax sample.
         """
         return self.masked_weights()
+
+    @contextmanager
+    def one_sample(self) -> Iterator[None]:
+        """Training forwards inside the block share one mask sample, drawn on entry.
+
+        A recurrent unroll calls the layer once per timestep; one draw per sequence batch keeps each agent's
+        policy consistent through an episode and saves re-deriving the masks at every step.
+        """
+        self._held = self._sample_weights() if self.training else None
+        try:
+            yield
+        finally:
+            self._held = None
 
     def masked_weights(self) -> torch.Tensor:
         """Deterministic per-mask effective weights [n_masks, out, in_features]."""
@@ -79,7 +98,11 @@ class MaskedLinearBase(nn.Module):
         lead = x.shape[:-1]
         rows = x.reshape(-1, self.in_features)
         ids = torch.broadcast_to(mask_ids, lead).reshape(-1).long()
-        weights = self._train_weights(rows) if self.training else self._eval_weights()
+        if self.training:
+            self._observe(rows)
+            weights = self._held if self._held is not None else self._sample_weights()
+        else:
+            weights = self._eval_weights()
         return route_rows(rows, ids, weights, self.bias).reshape(*lead, self.out_features)
 
 
