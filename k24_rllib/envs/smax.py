@@ -29,10 +29,11 @@ def _core(map_name: str, reward_scale: bool, reward_scale_rate: float, walls_cau
 
 
 def _to_numpy(out: Any) -> dict[str, np.ndarray]:
-    """Device outputs as a dict of numpy arrays."""
-    import jax  # noqa: PLC0415 - already imported by the core
+    """Device outputs as a dict of (read-only) numpy arrays.
 
-    return jax.device_get(out)._asdict()
+    ``np.asarray`` per array is nearly free on CPU; ``jax.device_get`` costs ~40 us per array.
+    """
+    return {key: np.asarray(value) for key, value in out._asdict().items()}
 
 
 def _observation(out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
