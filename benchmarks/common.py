@@ -1,0 +1,250 @@
+"""What every benchmark script shares: its flags, timing, the machine/version record and the result files.
+
+Each script measures one thing; how a result is timed, recorded and written lives here, so every result file
+carries the same machine record and layout (``<name>.json``, ``<name>.md``, PNGs beside them). Scripts are run
+as ``python benchmarks/<name>.py``, which puts this folder first on ``sys.path``, so they ``import common``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+
+DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results"
+PACKAGES = ("torch", "ray", "numpy", "matplotlib", "k24-rllib")
+
+
+def add_common_args(parser: argparse.ArgumentParser, quick_help: str) -> None:
+    """--quick, --output, --threads: the flags every benchmark takes."""
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument(
+        "--output", type=Path, default=DEFAULT_OUTPUT, help=f"folder for the result files (default {DEFAULT_OUTPUT})"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: the tiny RL matmuls run ~10x faster single-threaded on 2 cores)",
+    )
+
+
+def set_threads(n: int) -> None:
+    """Applies --threads before any torch work, so every timed call sees the same thread count."""
+    import torch
+
+    if n < 1:
+        raise SystemExit(f"--threads must be >= 1, got {n}")
+    torch.set_num_threads(n)
+
+
+def _versions() -> dict[str, str | None]:
+    found: dict[str, str | None] = {}
+    for package in PACKAGES:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = None
+    return found
+
+
+def _git_revision() -> str | None:
+    """HEAD of the checkout the script runs from, with "+dirty" when the tree has changes (None outside git)."""
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return sha + ("+dirty" if dirty else "")
+
+
+def cuda_device() -> dict[str, Any] | None:
+    """Name and compute capability of CUDA device 0, or None when torch sees no CUDA device."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    major, minor = torch.cuda.get_device_capability(0)
+    return {"name": torch.cuda.get_device_name(0), "capability": f"{major}.{minor}", "cuda": torch.version.cuda}
+
+
+def machine_info() -> dict[str, Any]:
+    """Where and with what a result was measured: CPU, cores, torch threads, CUDA device, versions, git revision."""
+    import torch
+
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+        "python": platform.python_version(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda_device": cuda_device(),
+        "versions": _versions(),
+        "git": _git_revision(),
+    }
+
+
+def run_meta(args: argparse.Namespace) -> dict[str, Any]:
+    """The machine record plus the exact command and settings, so a result file says how to reproduce it."""
+    settings = {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()}
+    return {
+        "machine": machine_info(),
+        "command": " ".join(["python", *sys.argv]),
+        "settings": settings,
+        "utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Per-call wall times of one measured callable."""
+
+    median_s: float
+    p25_s: float
+    p75_s: float
+    calls: int
+
+
+def summarise_times(times: Sequence[float]) -> Timing:
+    """Median and quartiles: robust to the stray slow call a shared machine produces."""
+    if len(times) < 2:
+        return Timing(times[0], times[0], times[0], len(times))
+    q1, _, q3 = statistics.quantiles(times, n=4)
+    return Timing(statistics.median(times), q1, q3, len(times))
+
+
+def time_call(fn: Callable[[], object], sync: Callable[[], None] | None = None) -> float:
+    """Seconds one call of ``fn`` takes; ``sync`` (e.g. torch.cuda.synchronize) brackets it for async devices."""
+    if sync is not None:
+        sync()
+    start = time.perf_counter()
+    fn()
+    if sync is not None:
+        sync()
+    return time.perf_counter() - start
+
+
+def measure(
+    fn: Callable[[], object],
+    *,
+    warmup: int,
+    min_calls: int,
+    budget_s: float,
+    max_calls: int = 100_000,
+    sync: Callable[[], None] | None = None,
+) -> Timing:
+    """Times ``fn`` after ``warmup`` calls, until ``min_calls`` calls are done and ``budget_s`` seconds spent."""
+    for _ in range(warmup):
+        fn()
+    times: list[float] = []
+    deadline = time.perf_counter() + budget_s
+    while len(times) < max_calls and (len(times) < min_calls or time.perf_counter() < deadline):
+        times.append(time_call(fn, sync))
+    return summarise_times(times)
+
+
+@dataclass(frozen=True)
+class Table:
+    """One result table: a markdown table in ``<name>.md`` and a list of row dicts under ``key`` in the JSON.
+
+    ``columns`` maps row keys to headers, in display order; rows may hold more keys than are shown.
+    """
+
+    key: str
+    title: str
+    rows: list[dict[str, Any]]
+    columns: Mapping[str, str]
+    note: str = ""
+
+
+def format_cell(value: Any) -> str:
+    """Readable markdown cell: floats to 3 significant digits, big numbers with separators, None as a dash."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if value != 0 and (abs(value) >= 1e4 or abs(value) < 1e-3):
+            return f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:.2e}"
+        return f"{value:.3g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value).replace("|", "\\|")
+
+
+def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Mapping[str, str]) -> str:
+    """GitHub markdown table of ``rows`` restricted to ``columns``."""
+    lines = ["| " + " | ".join(columns.values()) + " |", "|" + " --- |" * len(columns)]
+    lines += ["| " + " | ".join(format_cell(row.get(key)) for key in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _machine_line(machine: Mapping[str, Any]) -> str:
+    cuda = machine["cuda_device"]
+    gpu = f"{cuda['name']} (sm {cuda['capability']})" if cuda else "none"
+    versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items() if v)
+    return (
+        f"Machine: {machine['processor']}, {machine['cpu_count']} cores (1-min load {machine['load_average_1min']}), "
+        f"torch threads {machine['torch_threads']}, CUDA device: {gpu}; {versions}; git {machine['git']}."
+    )
+
+
+def write_results(
+    output_dir: Path,
+    name: str,
+    *,
+    title: str,
+    meta: Mapping[str, Any],
+    tables: Sequence[Table],
+    findings: Sequence[str] = (),
+    figures: Sequence[Path] = (),
+    data: Mapping[str, Any] | None = None,
+) -> dict[str, Path]:
+    """Writes ``<name>.json`` (meta, findings, every table's rows, extra ``data``) and ``<name>.md``.
+
+    The markdown opens with the command and machine, then the findings, the figures and the tables, so the file
+    reads on its own. Returns {"json": path, "md": path}.
+    """
+    output_dir.mkdir(parents=True, exist_ok=True)
+    payload = {"name": name, "title": title, "meta": dict(meta), "findings": list(findings)}
+    payload.update({table.key: table.rows for table in tables})
+    payload.update(data or {})
+    json_path = output_dir / f"{name}.json"
+    json_path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+
+    parts = [f"# {title}", "", f"Command: `{meta['command']}`", "", _machine_line(meta["machine"]), ""]
+    parts += [f"- {line}" for line in findings] + ([""] if findings else [])
+    parts += [f"![{path.stem}]({path.name})" for path in figures] + ([""] if figures else [])
+    for table in tables:
+        parts += [f"## {table.title}", ""] + ([table.note, ""] if table.note else [])
+        parts += [markdown_table(table.rows, table.columns), ""]
+    md_path = output_dir / f"{name}.md"
+    md_path.write_text("\n".join(parts))
+    return {"json": json_path, "md": md_path}
+
+
+def save_figure(fig: Figure, output_dir: Path, filename: str) -> Path:
+    """Renders ``fig`` to ``output_dir/filename`` with Agg (matplotlib's Figure API: no pyplot, no display)."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    path = output_dir / filename
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    return path
