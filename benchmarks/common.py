@@ -132,15 +132,20 @@ def summarise_times(times: Sequence[float]) -> Timing:
     return Timing(statistics.median(times), q1, q3, len(times))
 
 
-def time_call(fn: Callable[[], object], sync: Callable[[], None] | None = None) -> float:
-    """Seconds one call of ``fn`` takes; ``sync`` (e.g. torch.cuda.synchronize) brackets it for async devices."""
+def time_call(fn: Callable[[], object], sync: Callable[[], None] | None = None, inner: int = 1) -> float:
+    """Seconds per call of ``fn``, averaged over ``inner`` back-to-back calls.
+
+    ``sync`` (e.g. torch.cuda.synchronize) brackets the calls, so asynchronous devices are timed to completion,
+    and ``inner`` > 1 keeps tiny kernels from being swamped by the sync itself.
+    """
     if sync is not None:
         sync()
     start = time.perf_counter()
-    fn()
+    for _ in range(inner):
+        fn()
     if sync is not None:
         sync()
-    return time.perf_counter() - start
+    return (time.perf_counter() - start) / inner
 
 
 def measure(
@@ -151,14 +156,18 @@ def measure(
     budget_s: float,
     max_calls: int = 100_000,
     sync: Callable[[], None] | None = None,
+    inner: int = 1,
 ) -> Timing:
-    """Times ``fn`` after ``warmup`` calls, until ``min_calls`` calls are done and ``budget_s`` seconds spent."""
+    """Times ``fn`` after ``warmup`` calls, until ``min_calls`` timings are done and ``budget_s`` seconds spent.
+
+    Each timing covers ``inner`` calls (see ``time_call``); ``Timing.calls`` counts timings.
+    """
     for _ in range(warmup):
         fn()
     times: list[float] = []
     deadline = time.perf_counter() + budget_s
     while len(times) < max_calls and (len(times) < min_calls or time.perf_counter() < deadline):
-        times.append(time_call(fn, sync))
+        times.append(time_call(fn, sync, inner))
     return summarise_times(times)
 
 
@@ -177,15 +186,15 @@ class Table:
 
 
 def format_cell(value: Any) -> str:
-    """Readable markdown cell: floats to 3 significant digits, big numbers with separators, None as a dash."""
+    """Readable markdown cell: floats to 3 significant digits or whole, big numbers with separators, None as "-"."""
     if value is None:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        if value != 0 and (abs(value) >= 1e4 or abs(value) < 1e-3):
-            return f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:.2e}"
-        return f"{value:.3g}"
+        if abs(value) >= 100:
+            return f"{value:,.0f}"
+        return f"{value:.3g}" if value == 0 or abs(value) >= 1e-3 else f"{value:.2e}"
     if isinstance(value, int):
         return f"{value:,}"
     return str(value).replace("|", "\\|")

@@ -1,0 +1,423 @@
+"""Greedy acting cost of the plain, K-2:4, exported 2:4 and Kaleidoscope agents, and 2:4 sparse vs dense on CUDA.
+
+CPU part (always; labelled CPU): one acting step (agent forward for a batch of agent rows + greedy argmax over
+available actions, as the RLModule acts) per batch size, for
+  plain      mask "none": parameter-shared QMIX agent;
+  k24        K-2:4 agent in eval mode: argmax masks built once and cached (the script counts mask rebuilds while
+             acting and reports them; 0 means the cache served every step);
+  exported   the K-2:4 agent as deployed: each agent's argmax-masked weights stored compressed (``compress_nm``:
+             kept values + in-group indices), DECOMPRESSED ONCE at load, then each agent's rows go through its own
+             dense weight (CPU has no 2:4 kernel, so compression buys memory here, not speed);
+  kalei      Kaleidoscope agent in eval mode (cached soft-thresholded weights).
+k24 and kalei, like the package's masked layers, compute every mask's output for every row and pick each row's;
+exported computes each row's own agent only. Memory: dense vs compressed 2:4 bytes (values + 2-bit indices) per layer.
+
+CUDA part (only with a CUDA device of compute capability >= 8.0): ``to_sparse_semi_structured`` vs dense
+fp16/bf16 nn.Linear across hidden sizes and batch rows, each converted weight checked by ``to_dense()``
+equality; reports the crossover (smallest shape where sparse wins) and the best speedup against the 2x ceiling.
+
+    python benchmarks/inference.py            # ~2-3 min on 2 cores (CPU part)
+    python benchmarks/inference.py --quick    # a few seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from common import Table, add_common_args, measure, run_meta, save_figure, set_threads, write_results
+from matplotlib.figure import Figure
+from torch import nn
+
+from k24_rllib.models import RecurrentAgent
+from k24_rllib.sparsity import (
+    MaskedLinearBase,
+    compress_nm,
+    compressed_nbytes,
+    decompress_nm,
+    export_masked_weights,
+    to_semi_structured,
+)
+
+VARIANTS = ("plain", "k24", "exported", "kalei")
+ROWS = (1, 8, 64, 256, 1024, 4096, 8192)
+QUICK_ROWS = (1, 64)
+CUDA_HIDDEN = (64, 128, 256, 512, 1024, 2048, 4096)
+QUICK_CUDA_HIDDEN = (64, 1024)
+CUDA_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
+SPARSE_CEILING = 2.0
+N_AGENTS, OBS_DIM, N_ACTIONS, HIDDEN = 3, 75 + 3, 8, 64  # SMAC 3m-like: obs + one-hot agent id
+LAYERS = ("fc1", "fc2", "fc3", "fc4")
+
+Forward = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+class ExportedAgent(nn.Module):
+    """A trained K-2:4 agent as shipped: per agent and layer the compressed 2:4 weight, decompressed once here.
+
+    Row r of a batch belongs to agent ``r % n_agents`` (env-major rows, as a vectorised env runner lays them out).
+    """
+
+    def __init__(self, agent: RecurrentAgent) -> None:
+        super().__init__()
+        self.n_agents, self.hidden_dim = agent.n_masks, agent.hidden_dim
+        for name, weights in export_masked_weights(agent).items():
+            shipped = [compress_nm(w) for w in weights]  # what a deployment stores: values + in-group indices
+            self.register_buffer(f"{name}_weight", torch.stack([decompress_nm(c) for c in shipped]))
+            self.register_buffer(f"{name}_bias", getattr(agent, name).bias.detach().clone())
+        self.rnn = agent.rnn
+
+    def _linear(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        weight, bias = getattr(self, f"{name}_weight"), getattr(self, f"{name}_bias")
+        out = x.new_empty(x.shape[0], weight.shape[1])
+        for k in range(min(self.n_agents, x.shape[0])):
+            out[k :: self.n_agents] = F.linear(x[k :: self.n_agents], weight[k], bias)
+        return out
+
+    def forward(
+        self, obs: torch.Tensor, hidden: torch.Tensor, mask_ids: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Same face as ``RecurrentAgent.forward`` (rows [R, ...]); ``mask_ids`` must be ``arange(R) % n_agents``."""
+        h = self.rnn(F.relu(self._linear("fc1", obs)), hidden)
+        x = F.relu(self._linear("fc3", F.relu(self._linear("fc2", h))))
+        return self._linear("fc4", x), h
+
+
+class RebuildCounter:
+    """Counts ``masked_weights()`` calls of an agent's masked layers: each one is a mask rebuild."""
+
+    def __init__(self, agent: nn.Module) -> None:
+        self.count = 0
+        for layer in agent.modules():
+            if isinstance(layer, MaskedLinearBase):
+                layer.masked_weights = self._counting(layer.masked_weights)  # instance attribute shadows the method
+
+    def _counting(self, build: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor]:
+        def counted() -> torch.Tensor:
+            self.count += 1
+            return build()
+
+        return counted
+
+
+def build_agents(seed: int = 0) -> dict[str, nn.Module]:
+    """The four acting networks in eval mode; the K-2:4 agent gets distinct per-agent masks (as after training)."""
+    torch.manual_seed(seed)
+    agents = {m: RecurrentAgent(OBS_DIM, N_ACTIONS, N_AGENTS, HIDDEN, mask=m) for m in ("none", "k24", "kalei")}
+    with torch.no_grad():
+        for layer in agents["k24"].masked_layers():
+            layer.alpha.normal_(0.0, 3.0)  # an untrained alpha ~ 0 gives every agent nearly the same argmax mask
+    k24 = agents["k24"].eval()
+    exported = ExportedAgent(k24).eval()
+    return {"plain": agents["none"].eval(), "k24": k24, "exported": exported, "kalei": agents["kalei"].eval()}
+
+
+def acting_step(model: nn.Module, rows: int, seed: int = 0) -> Callable[[], torch.Tensor]:
+    """One greedy acting step for ``rows`` agent rows (env-major), as a closure over fixed random inputs."""
+    g = torch.Generator().manual_seed(seed)
+    obs = torch.randn(rows, OBS_DIM, generator=g)
+    hidden = torch.randn(rows, HIDDEN, generator=g)
+    available = torch.rand(rows, N_ACTIONS, generator=g) < 0.7
+    available[:, 0] = True
+    mask_ids = torch.arange(rows) % N_AGENTS
+
+    def step() -> torch.Tensor:
+        with torch.no_grad():
+            q, _ = model(obs, hidden, mask_ids)
+            return q.masked_fill(~available, float("-inf")).argmax(dim=-1)
+
+    return step
+
+
+def check_exported(agents: dict[str, nn.Module], rows: int = 64) -> float:
+    """Largest |Q| difference between the exported agent and the K-2:4 eval agent on one batch (should be ~0)."""
+    g = torch.Generator().manual_seed(1)
+    obs, hidden = torch.randn(rows, OBS_DIM, generator=g), torch.randn(rows, HIDDEN, generator=g)
+    ids = torch.arange(rows) % N_AGENTS
+    with torch.no_grad():
+        return float((agents["exported"](obs, hidden, ids)[0] - agents["k24"](obs, hidden, ids)[0]).abs().max())
+
+
+def cpu_acting(rows_list: Sequence[int], budget_s: float) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Latency and throughput per (variant, rows), plus the cache and export checks."""
+    agents = build_agents()
+    counter = RebuildCounter(agents["k24"])
+    results = []
+    for rows in rows_list:
+        for variant in VARIANTS:
+            timing = measure(acting_step(agents[variant], rows), warmup=3, min_calls=10, budget_s=budget_s)
+            results.append(
+                {
+                    "device": "CPU",
+                    "variant": variant,
+                    "rows": rows,
+                    "latency_ms": timing.median_s * 1e3,
+                    "latency_ms_p25": timing.p25_s * 1e3,
+                    "latency_ms_p75": timing.p75_s * 1e3,
+                    "rows_per_s": rows / timing.median_s,
+                    "calls": timing.calls,
+                }
+            )
+    # the cache fills once per layer on the first eval call; every later acting call must reuse it
+    rebuilds = counter.count - len(agents["k24"].masked_layers())
+    ref = {(r["rows"], r["variant"]): r["latency_ms"] for r in results}
+    for r in results:
+        r["cost_vs_plain"] = r["latency_ms"] / ref[(r["rows"], "plain")]
+        r["speed_vs_kalei"] = ref[(r["rows"], "kalei")] / r["latency_ms"]
+    k24 = agents["k24"]
+    rebuild = measure(lambda: [layer.masked_weights() for layer in k24.masked_layers()], warmup=1, min_calls=5,
+                      budget_s=0.5)
+    checks = {
+        "mask_rebuilds_while_acting": rebuilds,
+        "acting_calls": sum(r["calls"] + 3 for r in results if r["variant"] == "k24"),
+        "mask_rebuild_ms": rebuild.median_s * 1e3,
+        "exported_max_abs_q_diff": check_exported(agents),
+    }
+    return results, checks
+
+
+def memory_rows(agent: RecurrentAgent) -> list[dict[str, Any]]:
+    """Per layer and agent: dense bytes vs compressed 2:4 bytes (kept values + 2-bit in-group indices)."""
+    rows = []
+    for name, weights in export_masked_weights(agent).items():
+        c = compress_nm(weights[0])
+        kept = c.values.numel()
+        row: dict[str, Any] = {"layer": name, "shape": f"{c.shape[0]}x{c.shape[1]}", "kept_values": kept}
+        for dtype, size in (("fp32", 4), ("fp16", 2)):
+            dense = weights[0].numel() * size
+            packed = kept * size + math.ceil(kept * 2 / 8)
+            row[f"dense_{dtype}_bytes"], row[f"compressed_{dtype}_bytes"] = dense, packed
+            row[f"ratio_{dtype}"] = packed / dense
+        row["stored_bytes_uint8_indices"] = compressed_nbytes(c)  # compress_nm keeps one byte per index
+        rows.append(row)
+    return rows
+
+
+def prune_2_4(weight: torch.Tensor) -> torch.Tensor:
+    """Keeps the 2 largest-magnitude entries of every 4 consecutive inputs (weight [out, in], in % 4 == 0)."""
+    groups = weight.reshape(weight.shape[0], -1, 4)
+    keep = torch.zeros_like(groups).scatter_(-1, groups.abs().topk(2, dim=-1).indices, 1.0)
+    return (groups * keep).reshape(weight.shape)
+
+
+def cuda_sweep(hidden_sizes: Sequence[int], rows_list: Sequence[int], budget_s: float) -> list[dict[str, Any]]:
+    """Dense vs ``to_sparse_semi_structured`` nn.Linear (hidden x hidden, no bias) per dtype, hidden and rows."""
+    device = torch.device("cuda")
+    results = []
+    for dtype_name, dtype in CUDA_DTYPES.items():
+        for hidden in hidden_sizes:
+            dense = nn.Linear(hidden, hidden, bias=False, device=device, dtype=dtype).requires_grad_(False)
+            dense.weight.copy_(prune_2_4(dense.weight))
+            sparse = nn.Linear(hidden, hidden, bias=False, device=device, dtype=dtype).requires_grad_(False)
+            base = {"dtype": dtype_name, "hidden": hidden}
+            try:
+                sparse.weight = nn.Parameter(to_semi_structured(dense.weight), requires_grad=False)
+                verified = torch.equal(sparse.weight.to_dense(), dense.weight)
+            except (RuntimeError, ValueError) as err:
+                results += [base | {"rows": rows, "error": f"conversion: {err}"[:200]} for rows in rows_list]
+                continue
+            for rows in rows_list:
+                x = torch.randn(rows, hidden, device=device, dtype=dtype)
+                row = base | {"rows": rows, "weight_verified": verified}
+                try:
+                    agree = torch.allclose(sparse(x), dense(x), rtol=2e-2, atol=2e-2)
+                    timings = [
+                        measure(lambda m=m: m(x), warmup=5, min_calls=5, budget_s=budget_s,
+                                sync=torch.cuda.synchronize, inner=20)
+                        for m in (dense, sparse)
+                    ]
+                except RuntimeError as err:
+                    results.append(row | {"error": str(err)[:200]})
+                    continue
+                dense_ms, sparse_ms = (t.median_s * 1e3 for t in timings)
+                speed = {"dense_ms": dense_ms, "sparse_ms": sparse_ms, "speedup": dense_ms / sparse_ms}
+                results.append(row | speed | {"outputs_agree": agree})
+    return results
+
+
+def _shape(row: dict[str, Any]) -> dict[str, Any]:
+    return {"hidden": row["hidden"], "rows": row["rows"], "speedup": row["speedup"]}
+
+
+def crossover(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per dtype: the smallest shape (by hidden x rows) where sparse beats dense, and the best speedup vs 2x."""
+    summary = {}
+    for dtype in dict.fromkeys(r["dtype"] for r in rows):
+        timed = [r for r in rows if r["dtype"] == dtype and "speedup" in r]
+        wins = sorted((r for r in timed if r["speedup"] > 1.0), key=lambda r: (r["hidden"] * r["rows"], r["hidden"]))
+        best = max(timed, key=lambda r: r["speedup"], default=None)
+        summary[dtype] = {
+            "crossover": _shape(wins[0]) if wins else None,
+            "best": _shape(best) | {"of_ceiling": best["speedup"] / SPARSE_CEILING} if best else None,
+            "failed_shapes": sum("error" in r for r in rows if r["dtype"] == dtype),
+        }
+    return summary
+
+
+def cuda_part(quick: bool, budget_s: float) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """({"run": ..., "reason" or summary}, sweep rows); the sweep runs only where 2:4 kernels exist."""
+    if not torch.cuda.is_available():
+        return {"run": False, "reason": "no CUDA device (torch.cuda.is_available() is False)"}, []
+    capability = torch.cuda.get_device_capability(0)
+    if capability < (8, 0):
+        return {"run": False, "reason": f"compute capability {capability} < 8.0: no 2:4 sparse kernels"}, []
+    hidden = QUICK_CUDA_HIDDEN if quick else CUDA_HIDDEN
+    rows = cuda_sweep(hidden, QUICK_ROWS if quick else ROWS, budget_s)
+    device = {"name": torch.cuda.get_device_name(0), "capability": f"{capability[0]}.{capability[1]}"}
+    return {"run": True, "device": device, "summary": crossover(rows)}, rows
+
+
+def findings(acting: list[dict[str, Any]], checks: dict[str, Any], cuda: dict[str, Any]) -> list[str]:
+    """The headline numbers against the guide's claims and the issue's targets."""
+    by = {(r["variant"], r["rows"]): r for r in acting}
+    small, large = min(r["rows"] for r in acting), max(r["rows"] for r in acting)
+    lines = [
+        "CPU (no 2:4 kernel): K-2:4 eval acting cost vs plain network: "
+        + " / ".join(f"{by[('k24', n)]['cost_vs_plain']:.2f}x" for n in (small, large))
+        + f" at {small} / {large} batch rows (issue target <= 1.1x).",
+        "CPU: K-2:4 vs Kaleidoscope acting speed: "
+        + " / ".join(f"{by[('k24', n)]['speed_vs_kalei']:.2f}x" for n in (small, large))
+        + " (guide's claim 1.5-2.0x is for sparse tensor cores, not CPU); exported per-agent form: "
+        + " / ".join(f"{by[('exported', n)]['speed_vs_kalei']:.2f}x" for n in (small, large))
+        + " (same batch sizes).",
+        f"Mask cache: {checks['mask_rebuilds_while_acting']} mask rebuilds over {checks['acting_calls']} K-2:4 acting "
+        f"calls (a rebuild of all 4 layers costs {checks['mask_rebuild_ms']:.3f} ms: once per weight sync).",
+        f"Exported 2:4 agent vs K-2:4 eval agent: max |Q diff| {checks['exported_max_abs_q_diff']:.2e}.",
+    ]
+    if not cuda["run"]:
+        return lines + [f"CUDA part not run: {cuda['reason']}."]
+    for dtype, s in cuda["summary"].items():
+        cross = s["crossover"]
+        best = s["best"]
+        lines.append(
+            f"CUDA {cuda['device']['name']} {dtype}: "
+            + (f"sparse first beats dense at hidden {cross['hidden']} x {cross['rows']} rows ({cross['speedup']:.2f}x)"
+               if cross else "sparse never beat dense")
+            + (f"; best {best['speedup']:.2f}x at hidden {best['hidden']} x {best['rows']} rows "
+               f"({best['of_ceiling']:.0%} of the 2x ceiling)" if best else "")
+            + f"; {s['failed_shapes']} shapes failed."
+        )
+    return lines
+
+
+def plot_cpu(acting: list[dict[str, Any]]) -> Figure:
+    """Latency and throughput against batch rows, one line per variant (log-log)."""
+    fig = Figure(figsize=(10, 4))
+    for pos, (key, label) in enumerate([("latency_ms", "ms per acting step"), ("rows_per_s", "agent rows / s")]):
+        ax = fig.add_subplot(1, 2, pos + 1)
+        for variant in VARIANTS:
+            picked = [r for r in acting if r["variant"] == variant]
+            ax.plot([r["rows"] for r in picked], [r[key] for r in picked], marker="o", label=variant)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("batch rows (agents x envs)")
+        ax.set_ylabel(label)
+        ax.set_title(f"CPU greedy acting: {label}", fontsize=9)
+        ax.legend(fontsize=8)
+    return fig
+
+
+def plot_cuda(rows: list[dict[str, Any]]) -> Figure:
+    """Speedup of 2:4 sparse over dense per hidden size and batch rows, one heatmap per dtype."""
+    fig = Figure(figsize=(6 * len(CUDA_DTYPES), 4.5))
+    for pos, dtype in enumerate(CUDA_DTYPES):
+        picked = [r for r in rows if r["dtype"] == dtype]
+        hiddens = sorted({r["hidden"] for r in picked})
+        batch_rows = sorted({r["rows"] for r in picked})
+        grid = torch.full((len(hiddens), len(batch_rows)), float("nan"))
+        for r in picked:
+            grid[hiddens.index(r["hidden"]), batch_rows.index(r["rows"])] = r.get("speedup", float("nan"))
+        ax = fig.add_subplot(1, len(CUDA_DTYPES), pos + 1)
+        image = ax.imshow(grid.numpy(), cmap="RdYlGn", vmin=0.0, vmax=SPARSE_CEILING, origin="lower")
+        for (i, j), value in zip(((i, j) for i in range(len(hiddens)) for j in range(len(batch_rows))), grid.flatten()):
+            ax.text(j, i, "x" if math.isnan(value) else f"{value:.2f}", ha="center", va="center", fontsize=7)
+        ax.set_xticks(range(len(batch_rows)), batch_rows)
+        ax.set_yticks(range(len(hiddens)), hiddens)
+        ax.set_xlabel("batch rows")
+        ax.set_ylabel("hidden (weight hidden x hidden)")
+        ax.set_title(f"{dtype}: dense time / 2:4 sparse time", fontsize=9)
+        fig.colorbar(image, ax=ax)
+    return fig
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_args(parser, f"batch rows {QUICK_ROWS}, short timing budget (CUDA: hidden {QUICK_CUDA_HIDDEN})")
+    parser.add_argument("--budget", type=float, default=None, help="seconds of timing per measured cell (default 1.0)")
+    return parser.parse_args(argv)
+
+
+ACTING_COLUMNS = {
+    "device": "device",
+    "variant": "variant",
+    "rows": "batch rows",
+    "latency_ms": "latency ms (median)",
+    "rows_per_s": "rows/s",
+    "cost_vs_plain": "cost vs plain",
+    "speed_vs_kalei": "speed vs kalei",
+}
+MEMORY_COLUMNS = {
+    "layer": "layer",
+    "shape": "weight (out x in)",
+    "dense_fp32_bytes": "dense fp32 B",
+    "compressed_fp32_bytes": "2:4 fp32 B",
+    "ratio_fp32": "ratio fp32",
+    "dense_fp16_bytes": "dense fp16 B",
+    "compressed_fp16_bytes": "2:4 fp16 B",
+    "ratio_fp16": "ratio fp16",
+    "stored_bytes_uint8_indices": "as stored (uint8 idx) B",
+}
+CUDA_COLUMNS = {
+    "dtype": "dtype",
+    "hidden": "hidden",
+    "rows": "batch rows",
+    "dense_ms": "dense ms",
+    "sparse_ms": "2:4 ms",
+    "speedup": "speedup",
+    "weight_verified": "to_dense() equal",
+    "outputs_agree": "outputs agree",
+    "error": "error",
+}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Path]:
+    args = parse_args(argv)
+    set_threads(args.threads)
+    budget = args.budget if args.budget is not None else (0.1 if args.quick else 1.0)
+    acting, checks = cpu_acting(QUICK_ROWS if args.quick else ROWS, budget)
+    memory = memory_rows(build_agents()["k24"])
+    cuda, sweep = cuda_part(args.quick, budget)
+    if not cuda["run"]:
+        print(f"CUDA part not run: {cuda['reason']}")
+
+    args.output.mkdir(parents=True, exist_ok=True)
+    figures = [save_figure(plot_cpu(acting), args.output, "inference.png")]
+    tables = [
+        Table("cpu_acting", "CPU greedy acting (one step, agent rows in a batch)", acting, ACTING_COLUMNS),
+        Table("memory", "Weight memory per layer and agent: dense vs compressed 2:4", memory, MEMORY_COLUMNS,
+              "Compressed = kept values (half of the zero-padded input width) + 2-bit in-group index per value."),
+    ]
+    if cuda["run"]:
+        figures.append(save_figure(plot_cuda(sweep), args.output, "inference_cuda.png"))
+        tables.append(Table("cuda_sweep", "CUDA: to_sparse_semi_structured vs dense nn.Linear", sweep, CUDA_COLUMNS))
+    paths = write_results(
+        args.output,
+        "inference",
+        title="Inference: greedy acting cost and 2:4 sparse kernels",
+        meta=run_meta(args),
+        tables=tables,
+        findings=findings(acting, checks, cuda),
+        figures=figures,
+        data={"checks": checks, "cuda": cuda},
+    )
+    print(paths["md"].read_text())
+    return paths | {f"png{i}": path for i, path in enumerate(figures)}
+
+
+if __name__ == "__main__":
+    main()
