@@ -15,7 +15,7 @@ import gymnasium as gym
 from .smax_scenarios import SMAC_MAPS, SMACV2_SCENARIOS, lookup
 from .team import EnvInfo, TeamEnv
 
-ENV_FAMILIES = ("smac", "smacv2", "mpe", "pettingzoo")
+ENV_FAMILIES = ("smac", "smacv2", "mpe", "pettingzoo", "coordination")
 BACKENDS = ("smax", "sc2")
 _NAME_KEYS = {"smac": "map_name", "smacv2": "scenario", "mpe": "task"}
 _DEFAULT_NAMES = {"smac": "3m", "smacv2": "protoss_5_vs_5", "mpe": "simple_spread"}
@@ -108,6 +108,10 @@ def _single_env_factory(family: str, backend: str, config: dict[str, Any]) -> Ca
         from .mpe import MpeTeamEnv  # noqa: PLC0415
 
         return partial(MpeTeamEnv, task=_name(family, config), **config)
+    if family == "coordination":
+        from .coordination import DistinctActionsEnv  # noqa: PLC0415
+
+        return partial(DistinctActionsEnv, **config)
     from .parallel import ParallelTeamEnv  # noqa: PLC0415
 
     if "env_factory" not in config:

@@ -1,0 +1,181 @@
+"""The K24QMix learner: QMIX TD(lambda) loss plus the mask-diversity term, on RLlib's DQN learner.
+
+DQN's learner already builds the target networks, adds NEXT_OBS to the train batch and syncs the targets
+every ``target_network_update_freq`` env steps; this class replaces its loss and drives the mask schedules.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import tree
+from ray.rllib.algorithms.dqn.torch.dqn_torch_learner import DQNTorchLearner
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.rl_module.apis import TargetNetworkAPI
+from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
+from ray.rllib.utils.typing import ModuleID
+
+from k24_rllib.algorithm.mask_controller import MaskController
+from k24_rllib.algorithm.rl_module import K24QMixModule
+from k24_rllib.algorithm.td_targets import lambda_returns
+from k24_rllib.sparsity import K24Args, KaleiArgs
+
+_CONTROLLERS = "k24_mask_controllers"
+
+
+class K24QMixLearner(DQNTorchLearner):
+    """Loss = loss_td + div_coef * div_loss; temperature, epsilon and resets follow the env-step counter."""
+
+    @classmethod
+    def rl_module_required_apis(cls) -> list[type]:
+        return [TargetNetworkAPI]
+
+    def build(self) -> None:
+        super().build()
+        if self.config.torch_num_threads and self._device.type == "cpu":
+            torch.set_num_threads(self.config.torch_num_threads)
+        self.controllers: dict[ModuleID, MaskController] = {}
+        for module_id, module in self.module._rl_modules.items():
+            cfg = self.config.get_config_for_module(module_id)
+            self.controllers[module_id] = MaskController(
+                agent=module.unwrapped().agent,
+                mask=cfg.mask,
+                t_max=cfg.t_max,
+                k24_args=K24Args.from_dict(cfg.K24_args),
+                kalei_args=KaleiArgs.from_dict(cfg.kalei_args),
+                temperature_schedule=cfg.temperature_schedule,
+                seed=cfg.seed,
+            )
+
+    def _uncompiled_update(self, batch: dict[str, Any], **kwargs: Any) -> Any:
+        """Trims right-padding shared by the whole batch, then updates (under bf16 autocast if asked, on CUDA)."""
+        batch = {mid: trim_padding(module_batch) for mid, module_batch in batch.items()}
+        if self.config.mixed_precision and self._device.type == "cuda":
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                return super()._uncompiled_update(batch, **kwargs)
+        return super()._uncompiled_update(batch, **kwargs)
+
+    def before_gradient_based_update(self, *, timesteps: dict[str, Any]) -> None:
+        """Sets epsilon and temperature for the current env step and runs due resets."""
+        super().before_gradient_based_update(timesteps=timesteps)
+        t_env = int(timesteps.get(NUM_ENV_STEPS_SAMPLED_LIFETIME) or 0)
+        for module_id, controller in self.controllers.items():
+            cfg = self.config.get_config_for_module(module_id)
+            module: K24QMixModule = self.module[module_id].unwrapped()
+            module.epsilon.fill_(epsilon_at(cfg.epsilon, t_env))
+            optimizer = self.get_optimizers_for_module(module_id)[0][1]
+            stats = controller.on_step(t_env, optimizer)
+            stats["epsilon"] = float(module.epsilon)
+            for key, value in stats.items():
+                self.metrics.log_value((module_id, key), value, window=1)
+
+    def compute_loss_for_module(
+        self, *, module_id: ModuleID, config: Any, batch: dict[str, Any], fwd_out: dict[str, Any]
+    ) -> torch.Tensor:
+        module: K24QMixModule = self.module[module_id].unwrapped()
+        ext = fwd_out["obs_ext"]
+        q = fwd_out["q"]  # [B, T + 1, n_agents, n_actions]
+        valid = batch[Columns.LOSS_MASK].float()
+        if config.burn_in_len > 0:
+            valid[:, : config.burn_in_len] = 0.0
+        actions = batch[Columns.ACTIONS].long()
+        q_taken = q[:, :-1].gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+        q_tot = module.mixer(q_taken, ext["state"][:, :-1])
+
+        with torch.no_grad():
+            target_q = module.forward_target({"obs_ext": ext, Columns.STATE_IN: batch[Columns.STATE_IN]})["q"]
+            available = ext["action_mask"][:, 1:] > 0
+            chooser = q[:, 1:].detach() if config.double_q else target_q[:, 1:]
+            best = chooser.masked_fill(~available, float("-inf")).argmax(dim=-1, keepdim=True)
+            next_q = target_q[:, 1:].gather(-1, best).squeeze(-1)
+            next_q_tot = module.target_mixer(next_q, ext["state"][:, 1:])
+            targets = lambda_returns(
+                batch[Columns.REWARDS].float(),
+                batch[Columns.TERMINATEDS].float(),
+                valid,
+                next_q_tot,
+                config.gamma,
+                config.td_lambda,
+            )
+
+        n_valid = valid.sum().clamp(min=1.0)
+        td_error = (q_tot - targets) * valid
+        loss_td = (td_error**2).sum() / n_valid
+        div_loss, div_coef = self.controllers[module_id].diversity_term(loss_td)
+        loss = loss_td + div_coef * div_loss
+
+        self.metrics.log_dict(
+            {
+                "loss_td": loss_td.item(),
+                "div_loss": float(div_loss.detach()),
+                "div_coef": div_coef,
+                "loss": loss.item(),
+                "q_taken_mean": float((q_taken.detach().mean(-1) * valid).sum() / n_valid),
+                "target_mean": float((targets * valid).sum() / n_valid),
+                "td_error_abs": float(td_error.detach().abs().sum() / n_valid),
+            },
+            key=module_id,
+            window=1,
+        )
+        return loss
+
+    def after_gradient_based_update(self, *, timesteps: dict[str, Any]) -> None:
+        """Target sync (DQN's), then the pattern and sparsity statistics of the updated masks."""
+        super().after_gradient_based_update(timesteps=timesteps)
+        for module_id in self.controllers:
+            agent = self.module[module_id].unwrapped().agent
+            self.metrics.log_dict(mask_metrics(agent), key=module_id, window=1)
+
+    def get_state(self, *args, **kwargs) -> dict[str, Any]:
+        state = super().get_state(*args, **kwargs)
+        state[_CONTROLLERS] = {mid: c.state_dict() for mid, c in self.controllers.items()}
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state(state)
+        for module_id, controller_state in state.get(_CONTROLLERS, {}).items():
+            self.controllers[module_id].load_state_dict(controller_state)
+
+
+def trim_padding(batch: dict[str, Any]) -> dict[str, Any]:
+    """Cuts every [B, T, ...] column to the longest valid sequence in the batch.
+
+    RLlib pads each sequence to ``max_seq_len``; episodes are often much shorter, and the recurrent unroll's
+    cost grows with T. ``STATE_IN`` ([B, ...], the state at the sequence start) is left alone.
+    """
+    valid = batch[Columns.LOSS_MASK]
+    padded, longest = valid.shape[1], max(int(valid.sum(dim=1).max()), 1)
+    if longest == padded:
+        return batch
+
+    def trim(x: torch.Tensor) -> torch.Tensor:
+        return x[:, :longest] if x.dim() >= 2 and x.shape[1] == padded else x
+
+    return {
+        key: value if key == Columns.STATE_IN else tree.map_structure(trim, value) for key, value in batch.items()
+    }
+
+
+def epsilon_at(schedule: list[tuple[int, float]] | float, t_env: int) -> float:
+    """Piecewise-linear epsilon from DQN's ``epsilon`` setting ([[t0, eps0], [t1, eps1], ...] or a float)."""
+    if isinstance(schedule, (int, float)):
+        return float(schedule)
+    steps, values = zip(*schedule)
+    return float(np.interp(t_env, steps, values))
+
+
+def mask_metrics(agent: Any) -> dict[str, float]:
+    """The spec's pattern and sparsity metrics of an agent network, flattened to scalars."""
+    metrics: dict[str, float] = {}
+    stats = agent.get_pattern_stats()
+    for key, value in stats.items():
+        if key == "pattern_mean":
+            metrics.update({f"pattern_{i}_prob": float(p) for i, p in enumerate(value)})
+        elif np.isscalar(value):
+            metrics[key] = float(value)
+    per_layer, _, overall = agent.get_sparsities()
+    metrics.update({f"sparsity_layer_{i}": float(s) for i, s in enumerate(per_layer)})
+    metrics["overall_sparsity"] = float(overall)
+    return metrics

@@ -1,0 +1,111 @@
+"""Everything that happens to the masks between gradient steps: temperature, diversity weight, resets.
+
+Pure torch (no RLlib), so the learner only forwards the env-step counter and the optimiser to it. Its state
+(adaptive-coefficient history, last reset step) is part of the learner's checkpoint, so a restored run continues
+the schedule where it stopped.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+
+from k24_rllib.models import RecurrentAgent
+from k24_rllib.sparsity import (
+    AdaptiveCoefficient,
+    K24Args,
+    K24Linear,
+    KaleiArgs,
+    KaleiLinear,
+    KLResetTrigger,
+    ResetSchedule,
+    make_temperature_schedule,
+    pairwise_symmetric_kl,
+    progress,
+    reset_collapsed_groups,
+    reset_dead_weights,
+)
+
+
+class MaskController:
+    """Drives one agent network's masks from the env-step counter.
+
+    ``mask="none"`` (plain parameter-shared QMIX) makes every method a no-op that reports zero diversity.
+    """
+
+    def __init__(
+        self,
+        agent: RecurrentAgent,
+        mask: str,
+        t_max: int,
+        k24_args: K24Args,
+        kalei_args: KaleiArgs,
+        temperature_schedule: Callable[[float], float] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.agent, self.mask, self.t_max = agent, mask, t_max
+        self.k24_args, self.kalei_args = k24_args, kalei_args
+        self.temperature = make_temperature_schedule(k24_args, t_max, custom=temperature_schedule)
+        args = k24_args if mask == "k24" else kalei_args
+        self.coefficient = AdaptiveCoefficient(args.div_coef, args.deque_len)
+        self.resets = ResetSchedule(args.reset_interval, t_max)
+        self.kl_trigger = KLResetTrigger(k24_args.kl_threshold, min_interval=k24_args.reset_interval // 10 or 1)
+        self.generator = torch.Generator().manual_seed(seed if seed is not None else 0)
+        self.num_resets = 0
+
+    @property
+    def active(self) -> bool:
+        return self.mask in ("k24", "kalei")
+
+    def on_step(self, t_env: int, optimizer: torch.optim.Optimizer | None) -> dict[str, float]:
+        """Sets the temperature for ``t_env`` and runs any due reset; returns what to log."""
+        stats = {"progress": progress(t_env, self.t_max)}
+        if not self.active:
+            return stats
+        tau = float(self.temperature(t_env))
+        self.agent.set_temperature(tau)
+        stats["temperature"] = tau
+        reset_now = self.resets.due(t_env)
+        if self.mask == "k24" and self.k24_args.use_adaptive_reset:
+            kl = pairwise_symmetric_kl(self.agent.masked_layers())
+            stats["pattern_pairwise_kl"] = kl
+            reset_now = reset_now or self.kl_trigger.should_reset(kl, t_env)
+        if reset_now:
+            stats["reset_count"] = float(self._reset(optimizer))
+            self.num_resets += 1
+        stats["num_resets"] = float(self.num_resets)
+        return stats
+
+    def _reset(self, optimizer: torch.optim.Optimizer | None) -> int:
+        touched = 0
+        for layer in self.agent.masked_layers():
+            if isinstance(layer, K24Linear):
+                touched += reset_collapsed_groups(layer, self.k24_args.reset_ratio, optimizer, self.generator)
+            elif isinstance(layer, KaleiLinear):
+                touched += reset_dead_weights(layer, self.kalei_args.reset_ratio, optimizer, self.generator)
+        return touched
+
+    def diversity_term(self, loss_td: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """The diversity loss (with gradient) and its adaptive coefficient for this step."""
+        div_loss = self.agent.diversity_loss()
+        if not self.active:
+            return div_loss, 0.0
+        coef = self.coefficient.update(float(loss_td.detach()), float(div_loss.detach()))
+        return div_loss, coef
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "coefficient": self.coefficient.state_dict(),
+            "resets": self.resets.state_dict(),
+            "kl_trigger": self.kl_trigger.state_dict(),
+            "generator": self.generator.get_state(),
+            "num_resets": self.num_resets,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.coefficient.load_state_dict(state["coefficient"])
+        self.resets.load_state_dict(state["resets"])
+        self.kl_trigger.load_state_dict(state["kl_trigger"])
+        self.generator.set_state(torch.as_tensor(state["generator"], dtype=torch.uint8))
+        self.num_resets = int(state["num_resets"])
