@@ -1,0 +1,117 @@
+"""One argument parser for every example script, with pymarl-style dotted overrides.
+
+``--K24_args.temperature_init=5.0`` sets one key of ``K24_args``; ``--env-args.map_name=3m`` one key of the env
+config; ``--training.lr=1e-3`` any keyword of ``K24QMixConfig.training()``. Values are read as YAML scalars
+(``5.0`` -> float, ``true`` -> bool, ``[1, 2]`` -> list). Every mistake is a one-line ``CliError``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+from dataclasses import fields
+from typing import Any, Sequence
+
+import yaml
+
+from k24_rllib.sparsity import K24Args, KaleiArgs
+
+OVERRIDE_GROUPS = ("K24_args", "kalei_args", "env_args", "training")
+
+
+class CliError(ValueError):
+    """A user mistake on the command line; scripts print it as one line and exit with status 2."""
+
+
+def build_parser(description: str, family: str, default_name: str) -> argparse.ArgumentParser:
+    """The shared flags; ``family`` ("smac", "smacv2", "mpe") picks the env, ``default_name`` its map/task."""
+    p = argparse.ArgumentParser(
+        description=description,
+        epilog="Dotted overrides: --K24_args.KEY=V, --kalei_args.KEY=V, --env-args.KEY=V, --training.KEY=V.",
+    )
+    name_flag = {"smac": "--map", "smacv2": "--scenario", "mpe": "--task"}[family]
+    p.set_defaults(family=family)
+    p.add_argument(name_flag, dest="name", default=default_name, help=f"{family} map/scenario/task name")
+    p.add_argument("--backend", default="smax", choices=("smax", "sc2"), help="SMAX (JAX, default) or real SC2")
+    p.add_argument("--mask", default="k24", choices=("k24", "kalei", "none"), help="K-2:4, Kaleidoscope or QMIX")
+    p.add_argument("--mixer", default="qmix", choices=("qmix", "vdn"))
+    p.add_argument("--n-unit-types", type=int, default=None, help="SMACv2: one mask per unit type (expects N)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num-workers", type=int, default=2, help="remote rollout workers (EnvRunners)")
+    p.add_argument("--envs-per-worker", type=int, default=4, help="env copies each worker steps at once")
+    p.add_argument("--stop-timesteps", type=int, default=50_000, help="training budget in env steps (t_max)")
+    p.add_argument("--checkpoint-every", type=int, default=10, help="save every N iterations (0: only at end)")
+    p.add_argument("--eval-every", type=int, default=10, help="greedy test episodes every N iterations (0: off)")
+    p.add_argument("--eval-episodes", type=int, default=16)
+    p.add_argument("--output", default=None, help="results dir (default: results/<env>_<mask>_<time>)")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --output")
+    p.add_argument("--address", default=None, help="Ray cluster address (e.g. auto); default: local Ray")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Known flags plus dotted overrides, collected into ``args.overrides`` = {group: {key: value}}."""
+    args, rest = parser.parse_known_args(argv)
+    args.overrides = parse_overrides(rest)
+    return args
+
+
+def parse_overrides(tokens: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``["--K24_args.div_coef=0.2", "--env-args.map_name", "8m"]`` -> {"K24_args": {"div_coef": 0.2}, ...}."""
+    overrides: dict[str, dict[str, Any]] = {group: {} for group in OVERRIDE_GROUPS}
+    tokens = list(tokens)
+    while tokens:
+        token = tokens.pop(0)
+        if not token.startswith("--") or "." not in token:
+            raise CliError(f"unrecognised argument {token!r}; see --help (overrides look like --K24_args.div_coef=0.2)")
+        key, has_value, value = token[2:].partition("=")
+        if not has_value:
+            if not tokens:
+                raise CliError(f"{token} needs a value, e.g. {token}=VALUE")
+            value = tokens.pop(0)
+        group, _, name = key.partition(".")
+        group = group.replace("-", "_")
+        if group not in OVERRIDE_GROUPS:
+            raise CliError(f"unknown override group in {token!r}; valid: {', '.join(OVERRIDE_GROUPS)}")
+        overrides[group][name] = _scalar(value)
+    _check_keys(overrides)
+    return overrides
+
+
+def _scalar(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _check_keys(overrides: dict[str, dict[str, Any]]) -> None:
+    from k24_rllib.algorithm.config import K24QMixConfig
+
+    valid = {
+        "K24_args": {f.name for f in fields(K24Args)},
+        "kalei_args": {f.name for f in fields(KaleiArgs)},
+        "training": training_keys(K24QMixConfig),
+    }
+    for group, names in valid.items():
+        for name in overrides[group]:
+            if name not in names:
+                raise CliError(f"unknown key {group}.{name}; valid: {', '.join(sorted(names))}")
+
+
+def training_keys(config_cls: type) -> set[str]:
+    """Keyword names accepted by ``config_cls.training()`` and every parent's."""
+    names: set[str] = set()
+    for cls in config_cls.__mro__:
+        method = cls.__dict__.get("training")
+        if method is not None:
+            names |= {n for n, p in inspect.signature(method).parameters.items() if p.kind == p.KEYWORD_ONLY}
+    return names
+
+
+def local_cpus_per_worker(num_workers: int, cpus: int | None = None) -> float:
+    """CPUs to reserve per EnvRunner so ``num_workers`` fit this machine (Ray hangs when they don't fit)."""
+    cpus = cpus or os.cpu_count() or 1
+    return min(1.0, round(cpus / max(num_workers, 1), 3))

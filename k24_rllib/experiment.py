@@ -1,0 +1,228 @@
+"""From parsed CLI arguments to a finished run: config, Ray, training loop, logs and checkpoints.
+
+A run directory holds ``checkpoint/`` (the latest RLlib checkpoint, replaced atomically), ``tensorboard/``
+(event files) and ``result.jsonl`` (one flattened result per iteration). An existing run directory is only ever
+continued (``--resume``), never overwritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from k24_rllib.cli import CliError, local_cpus_per_worker
+
+NAME_KEYS = {"smac": "map_name", "smacv2": "scenario", "mpe": "task"}
+CHECKPOINT = "checkpoint"
+
+
+def build_config(args: argparse.Namespace) -> Any:
+    """The K24QMixConfig that the command line describes (validated)."""
+    from k24_rllib import K24QMixConfig
+
+    overrides = args.overrides
+    env_config = {NAME_KEYS[args.family]: args.name, **overrides["env_args"]}
+    if args.family in ("smac", "smacv2"):
+        env_config.setdefault("backend", args.backend)
+    smax = env_config.get("backend") == "smax"
+    cpus = 1.0 if args.address else local_cpus_per_worker(args.num_workers)
+    try:
+        config = (
+            K24QMixConfig()
+            .environment(args.family, env_config=env_config)
+            .env_runners(
+                num_env_runners=args.num_workers,
+                num_envs_per_env_runner=args.envs_per_worker,
+                num_cpus_per_env_runner=cpus,
+                gym_env_vectorize_mode="vector_entry_point" if smax else "sync",
+            )
+            .training(
+                mask=args.mask,
+                mixer=args.mixer,
+                t_max=args.stop_timesteps,
+                masks_per="unit_type" if args.n_unit_types else "agent",
+                K24_args=overrides["K24_args"],
+                kalei_args=overrides["kalei_args"],
+                **overrides["training"],
+            )
+            .evaluation(
+                evaluation_interval=args.eval_every or None,
+                evaluation_duration=args.eval_episodes,
+                evaluation_duration_unit="episodes",
+                evaluation_num_env_runners=0,
+                evaluation_config=K24QMixConfig.overrides(explore=False),
+            )
+            .debugging(seed=args.seed)
+        )
+        if args.n_unit_types and config.n_unit_types != args.n_unit_types:
+            raise CliError(
+                f"--n-unit-types {args.n_unit_types} does not match {args.family} {args.name!r}, "
+                f"which has {config.n_unit_types} unit types"
+            )
+        config.validate()
+    except (ValueError, TypeError, ImportError) as err:
+        raise CliError(str(err).strip().splitlines()[-1] if str(err).strip() else repr(err)) from err
+    return config
+
+
+def prepare_output(output: str | None, resume: bool, default_name: str) -> Path:
+    """The run directory: new and empty, or (with ``resume``) an existing one holding a checkpoint."""
+    path = Path(output) if output else Path("results") / f"{default_name}_{time.strftime('%Y%m%d-%H%M%S')}"
+    if resume:
+        if not (path / CHECKPOINT).is_dir():
+            raise CliError(f"--resume: no checkpoint in {path}; train without --resume first")
+    elif path.exists() and any(path.iterdir()):
+        raise CliError(f"{path} already holds results; pass --resume to continue it, or choose another --output")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def init_ray(address: str | None) -> None:
+    import ray
+
+    if address:
+        ray.init(address=address)
+    else:
+        ray.init(include_dashboard=False, log_to_driver=False)
+
+
+def train(config: Any, run_dir: Path, resume: bool, checkpoint_every: int, quiet: bool = False) -> dict[str, Any]:
+    """Trains until ``config.t_max`` env steps, logging every iteration; returns the last result."""
+    from tensorboardX import SummaryWriter
+    from tqdm import tqdm
+
+    algo = restore(run_dir / CHECKPOINT) if resume else config.build_algo()
+    t_max = algo.config.t_max
+    writer = SummaryWriter(str(run_dir / "tensorboard"))
+    result: dict[str, Any] = {}
+    steps, iteration, started = env_steps(algo), 0, time.time()
+    with tqdm(total=t_max, initial=steps, disable=quiet, unit="step", dynamic_ncols=True) as bar:
+        while steps < t_max:
+            result = algo.train()
+            iteration += 1
+            new_steps = env_steps(algo)
+            bar.update(new_steps - steps)
+            steps = new_steps
+            summary = summarise(result, steps / max(time.time() - started, 1e-9))
+            bar.set_postfix({k: v for k, v in summary.items() if k != "env_steps"}, refresh=False)
+            log_result(writer, run_dir, result, steps)
+            if checkpoint_every and iteration % checkpoint_every == 0:
+                save_checkpoint(algo, run_dir)
+    save_checkpoint(algo, run_dir)
+    writer.close()
+    algo.stop()
+    return result
+
+
+def env_steps(algo: Any) -> int:
+    from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
+
+    return int(algo.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0))
+
+
+def summarise(result: dict[str, Any], steps_per_s: float) -> dict[str, Any]:
+    """The numbers the progress bar shows."""
+    runners = result.get("env_runners", {})
+    learner = result.get("learners", {}).get("default_policy", {})
+    test = result.get("evaluation", {}).get("env_runners", {})
+    summary = {
+        "return": runners.get("episode_return_mean"),
+        "win": runners.get("win_rate"),
+        "test_win": test.get("win_rate"),
+        "temp": learner.get("temperature"),
+        "steps/s": steps_per_s,
+    }
+    return {k: round(float(v), 3) for k, v in summary.items() if v is not None and np.isfinite(float(v))}
+
+
+def flatten(result: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """Nested result dict -> {"a/b/c": number} (what TensorBoard and result.jsonl hold)."""
+    flat: dict[str, float] = {}
+    for key, value in result.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "/"))
+        elif isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+            flat[name] = float(value)
+    return flat
+
+
+def log_result(writer: Any, run_dir: Path, result: dict[str, Any], steps: int) -> None:
+    flat = flatten(result)
+    for key, value in flat.items():
+        if np.isfinite(value):
+            writer.add_scalar(key, value, global_step=steps)
+    writer.flush()
+    with open(run_dir / "result.jsonl", "a") as f:
+        f.write(json.dumps({"env_steps": steps, **flat}) + "\n")
+
+
+def save_checkpoint(algo: Any, run_dir: Path) -> Path:
+    """Writes the new checkpoint beside the old one, then swaps, so a crash never leaves no checkpoint."""
+    final, fresh, old = run_dir / CHECKPOINT, run_dir / f"{CHECKPOINT}.new", run_dir / f"{CHECKPOINT}.old"
+    shutil.rmtree(fresh, ignore_errors=True)
+    algo.save_to_path(str(fresh.resolve()))
+    if final.exists():
+        final.rename(old)
+    fresh.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def restore(path: Path) -> Any:
+    """``Algorithm.from_checkpoint`` with one-line errors for a missing or unreadable checkpoint."""
+    from ray.rllib.algorithms.algorithm import Algorithm
+
+    path = Path(path)
+    if not path.exists():
+        raise CliError(f"checkpoint {path} does not exist")
+    if not (path / "rllib_checkpoint.json").is_file():
+        raise CliError(f"{path} is not an RLlib checkpoint (no rllib_checkpoint.json); pass the checkpoint dir")
+    try:
+        return Algorithm.from_checkpoint(str(path.resolve()))
+    except Exception as err:  # noqa: BLE001 - any failure inside Ray means an unreadable checkpoint
+        reason = (str(err).strip().splitlines() or [""])[0][:200]
+        raise CliError(f"checkpoint {path} could not be restored ({type(err).__name__}: {reason}); "
+                       "it may be corrupt or from another k24-rllib/Ray version") from err
+
+
+def main(family: str, default_name: str, description: str, argv: list[str] | None = None) -> int:
+    """What every ``examples/train_*.py`` does: parse, validate, prepare the run dir, train, say where it went."""
+    import sys
+
+    from k24_rllib.cli import build_parser, parse_args
+
+    try:
+        args = parse_args(build_parser(description, family, default_name), argv)
+        args.family = family_of(args.family, args.name)
+        config = None if args.resume else build_config(args)
+        run_dir = prepare_output(args.output, args.resume, f"{args.family}_{args.name}_{args.mask}")
+        init_ray(args.address)
+        train(config, run_dir, args.resume, args.checkpoint_every, args.quiet)
+    except CliError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(final_message(run_dir))
+    return 0
+
+
+def family_of(family: str, name: str) -> str:
+    """SMAC maps and SMACv2 scenarios share ``--map``: a SMACv2 scenario name selects the "smacv2" family."""
+    from k24_rllib.envs import available_maps
+
+    if family == "smac" and name not in available_maps("smac") and name in available_maps("smacv2"):
+        return "smacv2"
+    return family
+
+
+def final_message(run_dir: Path) -> str:
+    return (
+        f"results: {run_dir}/result.jsonl | TensorBoard: tensorboard --logdir {run_dir}/tensorboard | "
+        f"checkpoint: {run_dir}/{CHECKPOINT}"
+    )
