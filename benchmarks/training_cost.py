@@ -207,14 +207,14 @@ def add_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def findings(rows: list[dict[str, Any]]) -> list[str]:
     """One line per measured K-2:4 setting, against the guide's claim."""
     lines = []
+    verdict = {True: "holds", False: "does NOT hold"}
+    (t_lo, t_hi), (m_lo, m_hi) = CLAIM["time"], CLAIM["memory"]
     for row in (r for r in rows if r["mask"] == "k24"):
-        time_ok = row["time_vs_kalei"] <= CLAIM["time"][1]
-        mem_ok = row["total_mem_vs_kalei"] <= CLAIM["memory"][1]
         lines.append(
             f"{row['device']}, hidden {row['hidden_dim']}: K-2:4 update time {row['time_vs_kalei']:.2f}x "
-            f"Kaleidoscope's (guide: {CLAIM['time'][0]}-{CLAIM['time'][1]}x, {'holds' if time_ok else 'does NOT hold'}), "
+            f"Kaleidoscope's (guide: {t_lo}-{t_hi}x, {verdict[row['time_vs_kalei'] <= t_hi]}), "
             f"memory {row['total_mem_vs_kalei']:.2f}x total / {row['peak_vs_kalei']:.2f}x peak "
-            f"(guide: {CLAIM['memory'][0]}-{CLAIM['memory'][1]}x, {'holds' if mem_ok else 'does NOT hold'})."
+            f"(guide: {m_lo}-{m_hi}x, {verdict[row['total_mem_vs_kalei'] <= m_hi]})."
         )
     return lines
 
@@ -222,6 +222,7 @@ def findings(rows: list[dict[str, Any]]) -> list[str]:
 def plot(rows: list[dict[str, Any]]) -> Figure:
     """Update time and total memory per setting, bars per mask, each labelled with its ratio to Kaleidoscope."""
     settings = list(dict.fromkeys((r["device"], r["hidden_dim"]) for r in rows))
+    by = {(r["device"], r["hidden_dim"], r["mask"]): r for r in rows}
     fig = Figure(figsize=(5 + 2 * len(settings), 4))
     width = 0.8 / len(MASKS)
     for pos, (key, unit, ratio_key, title) in enumerate(
@@ -232,7 +233,7 @@ def plot(rows: list[dict[str, Any]]) -> Figure:
     ):
         ax = fig.add_subplot(1, 2, pos + 1)
         for k, mask in enumerate(MASKS):
-            picked = [next(r for r in rows if (r["device"], r["hidden_dim"]) == s and r["mask"] == mask) for s in settings]
+            picked = [by[(*setting, mask)] for setting in settings]
             xs = [i + (k - 1) * width for i in range(len(settings))]
             bars = ax.bar(xs, [r[key] for r in picked], width, label=mask)
             ax.bar_label(bars, [f"{r[ratio_key]:.2f}x" for r in picked], fontsize=7)

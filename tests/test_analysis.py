@@ -1,0 +1,165 @@
+"""k24_rllib.analysis on agent networks of the three mask kinds, and examples/analyze.py on saved RLModules."""
+
+from __future__ import annotations
+
+import runpy
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from k24_rllib.analysis import analyze, mask_agreement, pattern_agreement, pattern_choices, pattern_overlap, pattern_usage
+from k24_rllib.models import RecurrentAgent
+
+ROOT = Path(__file__).resolve().parents[1]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+N_AGENTS, OBS_DIM, N_ACTIONS, STATE_DIM = 3, 10, 5, 12
+
+
+def assert_png(path: Path) -> None:
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC and len(data) > 1000, path
+
+
+def spread_masks(agent: RecurrentAgent) -> RecurrentAgent:
+    """Pushes the masks apart, as training would (fresh masks are nearly identical)."""
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for layer in agent.masked_layers():
+            if agent.mask == "k24":
+                layer.alpha.normal_(0.0, 3.0)
+            else:
+                layer.thresholds.uniform_(-4.0, 0.0)
+    return agent
+
+
+def make_agent(mask: str) -> RecurrentAgent:
+    torch.manual_seed(0)
+    return spread_masks(RecurrentAgent(OBS_DIM, N_ACTIONS, N_AGENTS, hidden_dim=16, mask=mask))
+
+
+def test_k24_matrices_are_consistent_with_logged_stats() -> None:
+    agent = make_agent("k24")
+    choices = pattern_choices(agent)
+    assert list(choices) == ["fc1", "fc2", "fc3", "fc4"]
+    assert choices["fc1"].shape == (N_AGENTS, 16, 3)  # 10 inputs padded to 12 = 3 groups
+    agreement = pattern_agreement(agent)
+    assert torch.equal(agreement, agreement.T) and torch.all(agreement.diagonal() == 1)
+    assert torch.all(agreement[~torch.eye(N_AGENTS, dtype=torch.bool)] < 1)
+    overlap = pattern_overlap(agent)
+    off_diagonal = overlap[torch.triu(torch.ones(N_AGENTS, N_AGENTS, dtype=torch.bool), diagonal=1)]
+    assert off_diagonal.mean().item() == pytest.approx(agent.get_pattern_stats()["pattern_mean_similarity"], rel=1e-5)
+    usage = pattern_usage(agent)
+    assert usage.shape == (N_AGENTS, 6) and torch.allclose(usage.sum(dim=1), torch.ones(N_AGENTS))
+
+
+def test_kalei_agreement_matches_mask_stats() -> None:
+    agent = make_agent("kalei")
+    agreement = mask_agreement(agent)
+    off_diagonal = agreement[torch.triu(torch.ones(N_AGENTS, N_AGENTS, dtype=torch.bool), diagonal=1)]
+    assert off_diagonal.mean().item() == pytest.approx(agent.get_pattern_stats()["mask_mean_similarity"], rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("mask", "pngs"),
+    [
+        ("k24", {"patterns_fc1", "patterns_fc2", "patterns_fc3", "patterns_fc4", "similarity", "pattern_usage",
+                 "sparsity"}),
+        ("kalei", {"mask_agreement", "sparsity"}),
+        ("none", set()),
+    ],
+)
+def test_analyze_writes_pictures_and_summary(mask: str, pngs: set[str], tmp_path: Path) -> None:
+    paths = analyze(make_agent(mask), tmp_path, mask_labels=[f"agent {k}" for k in range(N_AGENTS)])
+    assert set(paths) == pngs | {"summary"}
+    for name in pngs:
+        assert_png(paths[name])
+    summary = paths["summary"].read_text()
+    assert summary.startswith("# Mask analysis")
+    sparsity_rows = [line for line in summary.splitlines() if line.startswith(("| fc1 |", "| fc2 |", "| fc3 |", "| fc4 |"))]
+    assert len(sparsity_rows) == 4
+    assert "Overall sparsity:" in summary
+    if mask == "k24":
+        assert "| agent 2 |" in summary and "Overall sparsity: 0.500" in summary
+    if mask == "none":
+        assert "no masks" in summary and "Overall sparsity: 0.000" in summary
+
+
+def test_analysis_imports_without_ray() -> None:
+    code = (
+        "import sys; sys.modules['ray'] = None\n"
+        "import k24_rllib.analysis\n"
+        "assert not any(name == 'ray' or name.startswith('ray.') for name, mod in sys.modules.items() if mod)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+# ----- examples/analyze.py ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def analyze_main() -> Callable[[list[str]], int]:
+    return runpy.run_path(str(ROOT / "examples" / "analyze.py"), run_name="analyze_example")["main"]
+
+
+def save_module(mask: str, directory: Path) -> None:
+    """A K24QMixModule (team Dict observation, MultiDiscrete action) saved with ``save_to_path``."""
+    gym = pytest.importorskip("gymnasium")
+    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+    from k24_rllib.algorithm.rl_module import K24QMixModule
+
+    obs_space = gym.spaces.Dict(
+        {
+            "obs": gym.spaces.Box(-np.inf, np.inf, (N_AGENTS, OBS_DIM), np.float32),
+            "state": gym.spaces.Box(-np.inf, np.inf, (STATE_DIM,), np.float32),
+            "action_mask": gym.spaces.Box(0.0, 1.0, (N_AGENTS, N_ACTIONS), np.float32),
+        }
+    )
+    spec = RLModuleSpec(
+        module_class=K24QMixModule,
+        observation_space=obs_space,
+        action_space=gym.spaces.MultiDiscrete([N_ACTIONS] * N_AGENTS),
+        model_config={"mask": mask, "hidden_dim": 16},
+    )
+    module = spec.build()
+    spread_masks(module.agent)
+    module.save_to_path(directory)
+
+
+@pytest.mark.parametrize(
+    ("mask", "layout"),
+    [("k24", "learner_group/learner/rl_module/default_policy"), ("kalei", ""), ("none", "")],
+)
+def test_analyze_script_on_saved_modules(
+    analyze_main: Callable[[list[str]], int], mask: str, layout: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    checkpoint = tmp_path / "checkpoint"
+    save_module(mask, checkpoint / layout)
+    output = tmp_path / "pictures"
+    assert analyze_main(["--checkpoint", str(checkpoint), "--output", str(output)]) == 0
+    assert f"mask {mask}: wrote" in capsys.readouterr().out
+    summary = (output / "summary.md").read_text()
+    assert "| agent 0 |" in summary or mask == "none"
+    for png in output.glob("*.png"):
+        assert_png(png)
+    assert len(list(output.glob("*.png"))) == {"k24": 7, "kalei": 2, "none": 0}[mask]
+
+
+@pytest.mark.parametrize("case", ["missing", "empty dir", "file"])
+def test_analyze_script_rejects_non_checkpoints_in_one_line(
+    analyze_main: Callable[[list[str]], int], case: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    path = tmp_path / "nothing"
+    if case == "empty dir":
+        path.mkdir()
+    elif case == "file":
+        path.write_text("not a checkpoint")
+    assert analyze_main(["--checkpoint", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
