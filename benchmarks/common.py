@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
@@ -103,12 +104,16 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def run_meta(args: argparse.Namespace) -> dict[str, Any]:
-    """The machine record plus the exact command and settings, so a result file says how to reproduce it."""
+def run_meta(args: argparse.Namespace, script: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """The machine record plus the command and settings, so a result file says how to reproduce it.
+
+    ``script`` is the benchmark's ``__file__``; ``argv`` the arguments its ``main`` got (None: the command line).
+    """
     settings = {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()}
+    arguments = list(sys.argv[1:] if argv is None else argv)
     return {
         "machine": machine_info(),
-        "command": " ".join(["python", *sys.argv]),
+        "command": shlex.join(["python", f"benchmarks/{Path(script).name}", *arguments]),
         "settings": settings,
         "utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

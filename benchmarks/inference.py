@@ -409,7 +409,7 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
         args.output,
         "inference",
         title="Inference: greedy acting cost and 2:4 sparse kernels",
-        meta=run_meta(args),
+        meta=run_meta(args, __file__, argv),
         tables=tables,
         findings=findings(acting, checks, cuda),
         figures=figures,

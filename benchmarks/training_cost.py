@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
         args.output,
         "training_cost",
         title="Training cost: learner update time and memory, K-2:4 vs Kaleidoscope vs QMIX",
-        meta=run_meta(args),
+        meta=run_meta(args, __file__, argv),
         tables=[Table("rows", "Update cost per mask", rows, columns, note)],
         findings=findings(rows) + ([] if cuda["run"] else ["CUDA part not run: no CUDA device."]),
         figures=[figure],

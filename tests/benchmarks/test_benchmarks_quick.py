@@ -1,0 +1,111 @@
+"""The benchmarks' --quick paths run and write well-formed results (the numbers themselves are not asserted)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def bench(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], ModuleType]]:
+    """Imports a benchmark script as its CLI would see it (benchmarks/ first on sys.path); restores torch threads."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    threads = torch.get_num_threads()
+    yield lambda name: importlib.import_module(name)
+    torch.set_num_threads(threads)
+
+
+def table_rows(markdown: str, first_cell: str) -> list[str]:
+    return [line for line in markdown.splitlines() if line.startswith(f"| {first_cell} |")]
+
+
+def check_common_outputs(paths: dict[str, Path], name: str) -> tuple[dict, str]:
+    """JSON with the machine record, markdown with command and machine lines, valid PNGs; returns (json, md)."""
+    result = json.loads(paths["json"].read_text())
+    assert result["name"] == name and result["findings"]
+    machine = result["meta"]["machine"]
+    assert machine["versions"]["torch"] and machine["cpu_count"] >= 1 and machine["torch_threads"] == 1
+    assert result["meta"]["command"].startswith(f"python benchmarks/{name}.py --quick")
+    assert result["meta"]["settings"]["quick"] is True
+    markdown = paths["md"].read_text()
+    assert markdown.startswith("# ") and "Machine: " in markdown
+    assert f"Command: `python benchmarks/{name}.py --quick" in markdown
+    for key, path in paths.items():
+        if key.startswith("png"):
+            data = path.read_bytes()
+            assert data[:8] == PNG_MAGIC and len(data) > 1000
+            assert f"]({path.name})" in markdown
+    if not torch.cuda.is_available():
+        assert result["cuda"]["run"] is False and "no CUDA device" in result["cuda"]["reason"]
+        assert "CUDA part not run: no CUDA device" in markdown
+    return result, markdown
+
+
+def test_training_cost_quick(bench: Callable[[str], ModuleType], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    module = bench("training_cost")
+    paths = module.main(["--quick", "--output", str(tmp_path)])
+    result, markdown = check_common_outputs(paths, "training_cost")
+    rows = [r for r in result["rows"] if r["device"] == "CPU"]
+    assert [r["mask"] for r in rows] == ["k24", "kalei", "none"]
+    for row in rows:
+        assert row["update_ms"] > 0 and row["resting_mib"] > 0 and row["peak_mib"] > 0
+        assert {"time_vs_kalei", "peak_vs_kalei", "total_mem_vs_kalei"} <= row.keys()
+    assert next(r for r in rows if r["mask"] == "kalei")["time_vs_kalei"] == 1.0
+    assert len(table_rows(markdown, "CPU")) == 3
+    if not torch.cuda.is_available():
+        assert "CUDA part not run: no CUDA device" in capsys.readouterr().out
+
+
+def test_inference_quick(bench: Callable[[str], ModuleType], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    module = bench("inference")
+    paths = module.main(["--quick", "--output", str(tmp_path)])
+    result, markdown = check_common_outputs(paths, "inference")
+    rows = result["cpu_acting"]
+    assert {(r["variant"], r["rows"]) for r in rows} == {(v, n) for v in module.VARIANTS for n in module.QUICK_ROWS}
+    assert all(r["device"] == "CPU" and r["latency_ms"] > 0 and r["rows_per_s"] > 0 for r in rows)
+    assert len(table_rows(markdown, "CPU")) == len(rows)
+    assert [r["layer"] for r in result["memory"]] == ["fc1", "fc2", "fc3", "fc4"]
+    assert len(table_rows(markdown, "fc1")) == 1
+    # the cache and export checks are correctness properties, not timings
+    assert result["checks"]["mask_rebuilds_while_acting"] == 0
+    assert result["checks"]["exported_max_abs_q_diff"] < 1e-5
+    if not torch.cuda.is_available():
+        assert "CUDA part not run" in capsys.readouterr().out
+
+
+def test_crossover_picks_smallest_winning_shape(bench: Callable[[str], ModuleType]) -> None:
+    crossover = bench("inference").crossover
+    rows = [
+        {"dtype": "float16", "hidden": 64, "rows": 8192, "speedup": 1.1},
+        {"dtype": "float16", "hidden": 4096, "rows": 1, "speedup": 0.2},
+        {"dtype": "float16", "hidden": 1024, "rows": 1024, "speedup": 1.5},
+        {"dtype": "float16", "hidden": 512, "rows": 512, "speedup": 0.9},
+        {"dtype": "float16", "hidden": 128, "rows": 1, "error": "shape too small"},
+        {"dtype": "bfloat16", "hidden": 64, "rows": 1, "speedup": 0.5},
+    ]
+    summary = crossover(rows)
+    assert summary["float16"]["crossover"] == {"hidden": 64, "rows": 8192, "speedup": 1.1}
+    assert summary["float16"]["best"] == {"hidden": 1024, "rows": 1024, "speedup": 1.5, "of_ceiling": 0.75}
+    assert summary["float16"]["failed_shapes"] == 1
+    assert summary["bfloat16"]["crossover"] is None and summary["bfloat16"]["best"]["speedup"] == 0.5
+
+
+def test_markdown_cells(bench: Callable[[str], ModuleType]) -> None:
+    common = bench("common")
+    rows = [{"a": 1234.5, "b": None, "c": "x|y"}, {"a": 0.000012, "b": True}]
+    table = common.markdown_table(rows, {"a": "A", "b": "B", "c": "C"})
+    assert table.splitlines() == [
+        "| A | B | C |",
+        "| --- | --- | --- |",
+        "| 1,234 | - | x\\|y |",
+        "| 1.20e-05 | yes | - |",
+    ]
