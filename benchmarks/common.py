@@ -153,27 +153,36 @@ def time_call(fn: Callable[[], object], sync: Callable[[], None] | None = None, 
     return (time.perf_counter() - start) / inner
 
 
-def measure(
-    fn: Callable[[], object],
+def measure_interleaved(
+    fns: Mapping[str, Callable[[], object]],
     *,
     warmup: int,
     min_calls: int,
     budget_s: float,
-    max_calls: int = 100_000,
     sync: Callable[[], None] | None = None,
     inner: int = 1,
-) -> Timing:
-    """Times ``fn`` after ``warmup`` calls, until ``min_calls`` timings are done and ``budget_s`` seconds spent.
+) -> dict[str, Timing]:
+    """Times several callables round-robin, so load changes on a shared machine hit each of them alike.
 
-    Each timing covers ``inner`` calls (see ``time_call``); ``Timing.calls`` counts timings.
+    After ``warmup`` calls of each, rounds of one timing per callable (each over ``inner`` calls, see
+    ``time_call``) run until ``min_calls`` rounds are done and ``budget_s`` seconds are spent.
     """
-    for _ in range(warmup):
-        fn()
-    times: list[float] = []
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
     deadline = time.perf_counter() + budget_s
-    while len(times) < max_calls and (len(times) < min_calls or time.perf_counter() < deadline):
-        times.append(time_call(fn, sync, inner))
-    return summarise_times(times)
+    rounds = 0
+    while rounds < min_calls or time.perf_counter() < deadline:
+        for name, fn in fns.items():
+            times[name].append(time_call(fn, sync, inner))
+        rounds += 1
+    return {name: summarise_times(t) for name, t in times.items()}
+
+
+def measure(fn: Callable[[], object], **kwargs: Any) -> Timing:
+    """``measure_interleaved`` for one callable."""
+    return measure_interleaved({"fn": fn}, **kwargs)["fn"]
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,16 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from common import Table, add_common_args, measure, run_meta, save_figure, set_threads, write_results
+from common import (
+    Table,
+    add_common_args,
+    measure,
+    measure_interleaved,
+    run_meta,
+    save_figure,
+    set_threads,
+    write_results,
+)
 from matplotlib.figure import Figure
 from torch import nn
 
@@ -149,8 +158,9 @@ def cpu_acting(rows_list: Sequence[int], budget_s: float) -> tuple[list[dict[str
     counter = RebuildCounter(agents["k24"])
     results = []
     for rows in rows_list:
-        for variant in VARIANTS:
-            timing = measure(acting_step(agents[variant], rows), warmup=3, min_calls=10, budget_s=budget_s)
+        steps = {variant: acting_step(agents[variant], rows) for variant in VARIANTS}
+        timings = measure_interleaved(steps, warmup=3, min_calls=10, budget_s=budget_s * len(steps))
+        for variant, timing in timings.items():
             results.append(
                 {
                     "device": "CPU",
@@ -226,15 +236,14 @@ def cuda_sweep(hidden_sizes: Sequence[int], rows_list: Sequence[int], budget_s: 
                 row = base | {"rows": rows, "weight_verified": verified}
                 try:
                     agree = torch.allclose(sparse(x), dense(x), rtol=2e-2, atol=2e-2)
-                    timings = [
-                        measure(lambda m=m: m(x), warmup=5, min_calls=5, budget_s=budget_s,
-                                sync=torch.cuda.synchronize, inner=20)
-                        for m in (dense, sparse)
-                    ]
+                    timings = measure_interleaved(
+                        {"dense": lambda: dense(x), "sparse": lambda: sparse(x)},
+                        warmup=5, min_calls=5, budget_s=2 * budget_s, sync=torch.cuda.synchronize, inner=20,
+                    )
                 except RuntimeError as err:
                     results.append(row | {"error": str(err)[:200]})
                     continue
-                dense_ms, sparse_ms = (t.median_s * 1e3 for t in timings)
+                dense_ms, sparse_ms = (timings[k].median_s * 1e3 for k in ("dense", "sparse"))
                 speed = {"dense_ms": dense_ms, "sparse_ms": sparse_ms, "speedup": dense_ms / sparse_ms}
                 results.append(row | speed | {"outputs_agree": agree})
     return results
@@ -245,16 +254,20 @@ def _shape(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def crossover(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per dtype: the smallest shape (by hidden x rows) where sparse beats dense, and the best speedup vs 2x."""
+    """Per dtype: the smallest verified shape (by hidden x rows) where sparse wins, and the best speedup vs 2x."""
     summary = {}
     for dtype in dict.fromkeys(r["dtype"] for r in rows):
-        timed = [r for r in rows if r["dtype"] == dtype and "speedup" in r]
+        # only shapes whose sparse weight and output were checked against dense count
+        timed = [
+            r for r in rows
+            if r["dtype"] == dtype and "speedup" in r and r["weight_verified"] and r["outputs_agree"]
+        ]
         wins = sorted((r for r in timed if r["speedup"] > 1.0), key=lambda r: (r["hidden"] * r["rows"], r["hidden"]))
         best = max(timed, key=lambda r: r["speedup"], default=None)
         summary[dtype] = {
             "crossover": _shape(wins[0]) if wins else None,
             "best": _shape(best) | {"of_ceiling": best["speedup"] / SPARSE_CEILING} if best else None,
-            "failed_shapes": sum("error" in r for r in rows if r["dtype"] == dtype),
+            "failed_shapes": sum(r["dtype"] == dtype and r not in timed for r in rows),
         }
     return summary
 
@@ -267,7 +280,7 @@ def cuda_part(quick: bool, budget_s: float) -> tuple[dict[str, Any], list[dict[s
     if capability < (8, 0):
         return {"run": False, "reason": f"compute capability {capability} < 8.0: no 2:4 sparse kernels"}, []
     hidden = QUICK_CUDA_HIDDEN if quick else CUDA_HIDDEN
-    rows = cuda_sweep(hidden, QUICK_ROWS if quick else ROWS, budget_s)
+    rows = cuda_sweep(hidden, QUICK_ROWS if quick else ROWS, budget_s / 2)
     device = {"name": torch.cuda.get_device_name(0), "capability": f"{capability[0]}.{capability[1]}"}
     return {"run": True, "device": device, "summary": crossover(rows)}, rows
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from common import Table, add_common_args, run_meta, save_figure, set_threads, summarise_times, time_call, write_results
+from common import Table, add_common_args, measure_interleaved, run_meta, save_figure, set_threads, write_results
 from matplotlib.figure import Figure
 from torch import nn
 from torch.profiler import ProfilerActivity, profile
@@ -158,7 +158,7 @@ def peak_bytes(fn: Callable[[], None], device: torch.device) -> int:
 def measure_device(
     device: torch.device, hidden_dims: Iterable[int], base: Shapes, warmup: int, repeats: int
 ) -> list[dict[str, Any]]:
-    """Rows for every (hidden, mask) on ``device``; the masks' updates are timed round-robin on one batch."""
+    """Rows for every (hidden, mask) on ``device``; the masks' updates are timed interleaved on one batch."""
     sync = torch.cuda.synchronize if device.type == "cuda" else None
     label = "CUDA" if device.type == "cuda" else "CPU"
     rows: list[dict[str, Any]] = []
@@ -166,15 +166,10 @@ def measure_device(
         shapes = Shapes(**{**asdict(base), "hidden_dim": hidden})
         batch = synthetic_batch(shapes, device)
         built = {mask: build_update(mask, shapes, batch, device) for mask in MASKS}
-        for update, _ in built.values():
-            for _ in range(warmup):
-                update()
-        times: dict[str, list[float]] = {mask: [] for mask in MASKS}
-        for _ in range(repeats):  # interleaved, so load changes on a shared machine hit every mask alike
-            for mask, (update, _) in built.items():
-                times[mask].append(time_call(update, sync))
+        updates = {mask: update for mask, (update, _) in built.items()}
+        timings = measure_interleaved(updates, warmup=warmup, min_calls=repeats, budget_s=0.0, sync=sync)
         for mask, (update, resting) in built.items():
-            timing = summarise_times(times[mask])
+            timing = timings[mask]
             peak = peak_bytes(update, device)
             rows.append(
                 {

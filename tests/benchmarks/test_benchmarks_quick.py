@@ -82,21 +82,25 @@ def test_inference_quick(bench: Callable[[str], ModuleType], tmp_path: Path, cap
         assert "CUDA part not run" in capsys.readouterr().out
 
 
-def test_crossover_picks_smallest_winning_shape(bench: Callable[[str], ModuleType]) -> None:
-    crossover = bench("inference").crossover
+def test_crossover_counts_verified_shapes_only(bench: Callable[[str], ModuleType], tmp_path: Path) -> None:
+    inference = bench("inference")
+    ok = {"weight_verified": True, "outputs_agree": True}
     rows = [
-        {"dtype": "float16", "hidden": 64, "rows": 8192, "speedup": 1.1},
-        {"dtype": "float16", "hidden": 4096, "rows": 1, "speedup": 0.2},
-        {"dtype": "float16", "hidden": 1024, "rows": 1024, "speedup": 1.5},
-        {"dtype": "float16", "hidden": 512, "rows": 512, "speedup": 0.9},
-        {"dtype": "float16", "hidden": 128, "rows": 1, "error": "shape too small"},
-        {"dtype": "bfloat16", "hidden": 64, "rows": 1, "speedup": 0.5},
+        {"dtype": "float16", "hidden": 64, "rows": 8192, "speedup": 1.1} | ok,
+        {"dtype": "float16", "hidden": 4096, "rows": 1, "speedup": 0.2} | ok,
+        {"dtype": "float16", "hidden": 1024, "rows": 1024, "speedup": 1.5} | ok,
+        {"dtype": "float16", "hidden": 2048, "rows": 1024, "speedup": 1.9, "weight_verified": False,
+         "outputs_agree": True},
+        {"dtype": "float16", "hidden": 128, "rows": 1, "weight_verified": True, "error": "shape too small"},
+        {"dtype": "bfloat16", "hidden": 64, "rows": 1, "speedup": 0.5} | ok,
     ]
-    summary = crossover(rows)
+    summary = inference.crossover(rows)
     assert summary["float16"]["crossover"] == {"hidden": 64, "rows": 8192, "speedup": 1.1}
     assert summary["float16"]["best"] == {"hidden": 1024, "rows": 1024, "speedup": 1.5, "of_ceiling": 0.75}
-    assert summary["float16"]["failed_shapes"] == 1
+    assert summary["float16"]["failed_shapes"] == 2
     assert summary["bfloat16"]["crossover"] is None and summary["bfloat16"]["best"]["speedup"] == 0.5
+    png = bench("common").save_figure(inference.plot_cuda(rows), tmp_path, "cuda.png")
+    assert png.read_bytes()[:8] == PNG_MAGIC
 
 
 def test_markdown_cells(bench: Callable[[str], ModuleType]) -> None:
