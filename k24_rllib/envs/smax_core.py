@@ -45,7 +45,7 @@ class Carry(NamedTuple):
 
     env_state: Any  # jaxmarl HeuristicEnemySMAX state
     rng: Any  # PRNG key for the next step or unseeded reset
-    last_actions: Any  # int32 (n_allies,), SMAC layout, for the global state
+    last_actions: Any  # int32 (n_allies,), SMAC layout, -1 before the first step; for the state
     episode_limit: Any  # int32: a traced value, so every limit shares one compiled step
 
 
@@ -85,10 +85,9 @@ class SmaxCore:
     def _reset_one(self, rng: Any, episode_limit: Any) -> tuple[Carry, Out]:
         rng, key = jax.random.split(rng)
         obs, env_state = self.env.reset(key)
-        carry = _strong(Carry(env_state, rng, jnp.zeros(self.scenario.n_allies, dtype=jnp.int32),
-                              episode_limit))
-        zero = jnp.zeros((), dtype=jnp.int32)
-        return carry, self._observe(carry, obs, jnp.float32(0.0), zero, zero)
+        no_action = jnp.full(self.scenario.n_allies, -1, dtype=jnp.int32)  # one-hot of -1 is zeros
+        carry = _strong(Carry(env_state, rng, no_action, episode_limit))
+        return carry, self._observe(carry, obs, jnp.float32(0.0))
 
     def _step_one(self, carry: Carry, actions: Any) -> tuple[Carry, Out]:
         rng, key = jax.random.split(carry.rng)
@@ -97,10 +96,7 @@ class SmaxCore:
         obs, env_state, _, _, _ = self.env.step_env(
             key, carry.env_state, {a: smax_actions[i] for i, a in enumerate(self.env.agents)})
         new = _strong(Carry(env_state, rng, actions.astype(jnp.int32), carry.episode_limit))
-        n = self.scenario.n_allies
-        reward = self._smac_reward(before, env_state.state)
-        return new, self._observe(new, obs, reward, jnp.sum(~env_state.state.unit_alive[:n]),
-                                  jnp.sum(~env_state.state.unit_alive[n:]))
+        return new, self._observe(new, obs, self._smac_reward(before, env_state.state))
 
     def _step_batch(self, carry: Carry, actions: Any, needs_reset: Any) -> tuple[Carry, Out]:
         """Step all k envs; those flagged in ``needs_reset`` start a new episode instead.
@@ -116,10 +112,11 @@ class SmaxCore:
 
         return jax.lax.cond(jnp.any(needs_reset), with_resets, lambda: stepped)
 
-    def _observe(self, carry: Carry, smax_obs: dict, reward: Any, dead_allies: Any,
-                 dead_enemies: Any) -> Out:
+    def _observe(self, carry: Carry, smax_obs: dict, reward: Any) -> Out:
         s = carry.env_state.state
         n = self.scenario.n_allies
+        dead_allies = jnp.sum(~s.unit_alive[:n])
+        dead_enemies = jnp.sum(~s.unit_alive[n:])
         allies_dead = dead_allies == n
         enemies_dead = dead_enemies == self.scenario.n_enemies
         ended = allies_dead | enemies_dead
@@ -147,7 +144,7 @@ class SmaxCore:
 
     def _global_state(self, carry: Carry) -> Any:
         """Per unit (allies, then enemies): health, x, y, cooldown, type bits, zero when dead;
-        then each ally's last action one-hot (SMAC's ``state_last_action``)."""
+        then each ally's last action one-hot, zeros at the start (SMAC's ``state_last_action``)."""
         s, env = carry.env_state.state, self.env
         types = s.unit_types
         feats = jnp.concatenate([

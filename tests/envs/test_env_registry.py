@@ -15,7 +15,7 @@ SMAC_MAPS_ASKED = ("3m", "8m", "2s3z", "3s5z", "5m_vs_6m", "10m_vs_11m", "3s_vs_
 
 
 def test_families_and_names():
-    assert ENV_FAMILIES == ("smac", "smacv2", "mpe", "pettingzoo")
+    assert {"smac", "smacv2", "mpe", "pettingzoo"} <= set(ENV_FAMILIES)
     assert set(SMAC_MAPS_ASKED) <= set(available_maps("smac"))
     v2 = available_maps("smacv2")
     for race in ("protoss", "terran", "zerg"):

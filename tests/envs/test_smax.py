@@ -66,6 +66,17 @@ def test_masks_mark_only_legal_actions_and_dead_units_only_noop(smax_3m, focus_f
     assert saw_dead
 
 
+def test_global_state_holds_units_and_last_actions(smax_3m):
+    obs, _ = smax_3m.reset(seed=0)
+    units, last = obs["state"][:24].reshape(6, 4), obs["state"][24:].reshape(3, 9)
+    np.testing.assert_array_equal(units[:, 0], 1.0)  # full health, 6 units x (health, x, y, cooldown)
+    assert (units[:3, 1] < 0.5).all() and (units[3:, 1] > 0.5).all()  # allies start west of enemies
+    assert (last == 0).all()  # no action yet
+    actions = np.array([1, 2, 4])
+    obs, *_ = smax_3m.step(actions)
+    np.testing.assert_array_equal(obs["state"][24:].reshape(3, 9), np.eye(9)[actions])
+
+
 def test_illegal_action_is_rejected_not_executed(smax_3m):
     obs, _ = smax_3m.reset(seed=0)
     assert obs["action_mask"][0, 6] == 0  # enemies start out of range
