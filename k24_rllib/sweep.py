@@ -112,8 +112,8 @@ class Sweep:
             config.validate()
         except (ValueError, TypeError, ImportError) as err:
             where = ", ".join(f"{_dotted(leaf)}={value!r}" for leaf, value in (point or {}).items())
-            lines = str(err).strip().splitlines() or [repr(err)]
-            self._fail(f"{where + ': ' if where else ''}{lines[-1]}")
+            first = (str(err).strip().splitlines() or [repr(err)])[0]  # RLlib appends a "To suppress ..." line
+            self._fail(f"{where + ': ' if where else ''}{first}")
         return config
 
     def param_space(self) -> dict[str, Any]:
@@ -169,7 +169,8 @@ def load_sweep(path: str | Path) -> Sweep:
     if not path.is_file():
         raise CliError(f"sweep file {path} does not exist")
     try:
-        raw = yaml.safe_load(path.read_text())
+        with path.open() as stream:  # a stream, so YAML's message names the file
+            raw = yaml.safe_load(stream)
     except yaml.YAMLError as err:
         raise CliError(f"{path}: invalid YAML: {' '.join(str(err).split())}") from err
     if not isinstance(raw, dict):
