@@ -175,15 +175,21 @@ def save_checkpoint(algo: Any, run_dir: Path) -> Path:
     return final
 
 
-def restore(path: Path) -> Any:
-    """``Algorithm.from_checkpoint`` with one-line errors for a missing or unreadable checkpoint."""
-    from ray.rllib.algorithms.algorithm import Algorithm
-
+def check_checkpoint(path: str | Path) -> Path:
+    """Fails fast (before Ray starts) on a path that cannot be a checkpoint."""
     path = Path(path)
     if not path.exists():
         raise CliError(f"checkpoint {path} does not exist")
     if not (path / "rllib_checkpoint.json").is_file():
         raise CliError(f"{path} is not an RLlib checkpoint (no rllib_checkpoint.json); pass the checkpoint dir")
+    return path
+
+
+def restore(path: str | Path) -> Any:
+    """``Algorithm.from_checkpoint`` with one-line errors for a missing or unreadable checkpoint."""
+    from ray.rllib.algorithms.algorithm import Algorithm
+
+    path = check_checkpoint(path)
     try:
         return Algorithm.from_checkpoint(str(path.resolve()))
     except Exception as err:  # noqa: BLE001 - any failure inside Ray means an unreadable checkpoint

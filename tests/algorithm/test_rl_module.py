@@ -1,0 +1,111 @@
+"""The team RLModule on its own (no Ray cluster): acting, masking of unavailable actions, inference-only build."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+from k24_rllib.algorithm.rl_module import HIDDEN, K24QMixModule, extend_sequence
+from k24_rllib.envs import EnvInfo, team_spaces
+
+N_AGENTS, N_ACTIONS, OBS_DIM = 3, 6, 7
+
+
+def build(mask: str = "k24", inference_only: bool = False, **model_config) -> K24QMixModule:
+    obs_space, act_space = team_spaces(EnvInfo(N_AGENTS, N_ACTIONS, OBS_DIM, 9, 20))
+    spec = RLModuleSpec(
+        module_class=K24QMixModule,
+        observation_space=obs_space,
+        action_space=act_space,
+        inference_only=inference_only,
+        model_config={"mask": mask, "hidden_dim": 16, "max_seq_len": 20, **model_config},
+    )
+    return spec.build()
+
+
+def act_batch(batch_size: int, seed: int = 0) -> tuple[dict, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    mask = (rng.random((batch_size, 1, N_AGENTS, N_ACTIONS)) < 0.4).astype(np.float32)
+    mask[..., rng.integers(N_ACTIONS)] = 1.0  # at least one action available
+    obs = {
+        "obs": torch.tensor(rng.normal(size=(batch_size, 1, N_AGENTS, OBS_DIM)), dtype=torch.float32),
+        "state": torch.zeros(batch_size, 1, 9),
+        "action_mask": torch.tensor(mask),
+    }
+    return {Columns.OBS: obs, Columns.STATE_IN: {HIDDEN: torch.zeros(batch_size, N_AGENTS, 16)}}, mask
+
+
+@pytest.mark.parametrize("mask", ["k24", "kalei", "none"])
+def test_exploration_never_picks_an_unavailable_action(mask):
+    module = build(mask)
+    module.epsilon.fill_(1.0)
+    batch, available = act_batch(256)
+    actions = module.forward_exploration(batch)[Columns.ACTIONS]
+    assert actions.shape == (256, 1, N_AGENTS)  # RLlib needs the time rank kept
+    chosen = np.take_along_axis(available, actions.numpy()[..., None], axis=-1)
+    assert (chosen == 1.0).all()
+    assert len(np.unique(actions.numpy())) > 1  # random, not constant
+
+
+def test_inference_is_greedy_deterministic_and_legal():
+    module = build()
+    batch, available = act_batch(64, seed=1)
+    first = module.forward_inference(batch)
+    second = module.forward_inference(batch)
+    assert torch.equal(first[Columns.ACTIONS], second[Columns.ACTIONS])
+    chosen = np.take_along_axis(available, first[Columns.ACTIONS].numpy()[..., None], axis=-1)
+    assert (chosen == 1.0).all()
+    assert first[Columns.STATE_OUT][HIDDEN].shape == (64, N_AGENTS, 16)
+
+
+def test_inference_only_module_has_no_mixer_or_targets_but_keeps_schedules():
+    learner_module = build()
+    learner_module.make_target_networks()
+    acting = build(inference_only=True)
+    assert not hasattr(acting, "mixer") and not hasattr(acting, "_target_agent")
+    state = learner_module.get_state(inference_only=True)
+    assert not any(k.startswith(("mixer", "_target")) for k in state)
+    learner_module.agent.set_temperature(0.7)
+    learner_module.epsilon.fill_(0.3)
+    acting.set_state(learner_module.get_state(inference_only=True))
+    assert float(acting.epsilon) == pytest.approx(0.3)
+    assert float(acting.agent.fc1.temperature) == pytest.approx(0.7)
+
+
+def test_target_networks_stay_in_eval_mode():
+    module = build()
+    module.make_target_networks()
+    module.train()
+    assert module.agent.training and not module.target_agent.training
+
+
+def test_extend_sequence_appends_each_rows_final_next_observation():
+    obs = {"x": torch.arange(1.0, 7.0).reshape(2, 3, 1)}
+    next_obs = {"x": obs["x"] + 10}
+    valid = torch.tensor([[1, 1, 1], [1, 0, 0]])
+    ext = extend_sequence(obs, next_obs, valid)["x"][..., 0]
+    assert ext[0].tolist() == [1.0, 2.0, 3.0, 13.0]
+    assert ext[1, :2].tolist() == [4.0, 14.0]  # beyond a row's length lies padding the loss never reads
+
+
+def test_unit_type_masks_read_the_type_bits():
+    module = build(unit_type_slice=(0, 2), n_unit_types=2)
+    assert module.agent.n_masks == 2
+    obs = torch.zeros(1, 1, N_AGENTS, OBS_DIM)
+    obs[..., 0, 1] = obs[..., 1, 0] = obs[..., 2, 1] = 1.0
+    _, ids = module._agent_inputs(obs)
+    assert ids[0, 0].tolist() == [1, 0, 1]
+
+
+def test_obs_space_must_be_a_team_space():
+    with pytest.raises((KeyError, TypeError, AttributeError, ValueError)):
+        RLModuleSpec(
+            module_class=K24QMixModule,
+            observation_space=gym.spaces.Box(0, 1, (4,)),
+            action_space=gym.spaces.Discrete(2),
+            model_config={},
+        ).build()
