@@ -25,9 +25,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Iterator, Mapping, NoReturn, Sequence
 
+import ray
 import yaml
+from ray import tune
+from ray.tune.search.variant_generator import generate_variants
 
+from k24_rllib.algorithm import K24QMix, K24QMixConfig
 from k24_rllib.cli import CliError, training_keys
+from k24_rllib.experiment import init_ray
 
 KeyPath = tuple[str, ...]
 
@@ -98,10 +103,8 @@ class Sweep:
         grid = self.grid
         return [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
 
-    def config(self, point: Mapping[KeyPath, Any] | None = None) -> Any:
+    def config(self, point: Mapping[KeyPath, Any] | None = None) -> K24QMixConfig:
         """The validated ``K24QMixConfig`` of one grid point; grids not in ``point`` take their first value."""
-        from k24_rllib import K24QMixConfig
-
         values = {leaf: options[0] for leaf, options in self.grid.items()} | dict(point or {})
         spec = _substitute(self.spec, values)
         try:
@@ -118,8 +121,6 @@ class Sweep:
 
     def param_space(self) -> dict[str, Any]:
         """The RLlib config dict with ``tune.grid_search`` where the grids land; for Tuner and tune.run alike."""
-        from ray import tune
-
         space = self.config().to_dict()
         for p in self._placements:
             _set(space, p.at, tune.grid_search(copy.deepcopy(p.values)))
@@ -151,8 +152,6 @@ class Sweep:
     def _check_tune_reproduces(self, space: dict[str, Any]) -> None:
         """Tune's resolution of ``space`` must give exactly the configs built point by point (it does not where
         one grid's effect depends on another's value; such a sweep must be split)."""
-        from ray.tune.search.variant_generator import generate_variants
-
         expected = [self.config(point).to_dict() for point in self.points()]
         resolved = [spec["config"] for _, spec in generate_variants({"config": space})]
         if len(resolved) != len(expected) or any(config not in resolved for config in expected):
@@ -197,25 +196,20 @@ def load_sweep(path: str | Path) -> Sweep:
     )
 
 
-def run_sweep(sweep: Sweep, storage_path: str | Path, *, check_resources: bool = True) -> Any:
+def run_sweep(sweep: Sweep, storage_path: str | Path, *, address: str | None = None) -> tune.ResultGrid:
     """Runs the grid with ``tune.Tuner("K24QMix")`` and returns its ResultGrid.
 
     Each trial writes ``storage_path/<name>/<trial>/`` with result.json, progress.csv, params.json, TensorBoard
-    events (Tune's TBXLoggerCallback) and checkpoints. ``check_resources`` refuses a trial larger than the local
-    Ray cluster, which would otherwise wait forever; turn it off on an autoscaling cluster.
+    events (Tune's TBXLoggerCallback) and checkpoints. Ray is started (or joined at ``address``) if it is not
+    running. Without an address, a trial larger than the Ray cluster is refused: Tune would wait for it forever.
     """
-    import ray
-    from ray import tune
-
-    from k24_rllib.experiment import init_ray
-
     storage = Path(storage_path).resolve()
     if (storage / sweep.name).exists():
         raise CliError(f"{storage / sweep.name} already exists and is never overwritten; "
                        f"choose another --output or change name in {sweep.source}")
     if not ray.is_initialized():
-        init_ray(None)
-    if check_resources:
+        init_ray(address)
+    if address is None:
         _check_trials_fit(sweep)
     tuner = tune.Tuner(
         "K24QMix",
@@ -245,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sweep = load_sweep(args.yaml)
         if args.num_samples is not None:
             sweep = dataclasses.replace(sweep, num_samples=args.num_samples)
-        results = run_sweep(sweep, args.output, check_resources=args.address is None)
+        results = run_sweep(sweep, args.output, address=args.address)
     except CliError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -256,10 +250,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _check_trials_fit(sweep: Sweep) -> None:
-    import ray
-
-    from k24_rllib import K24QMix
-
     have = ray.cluster_resources().get("CPU", 0.0)
     for point in sweep.points():
         need = K24QMix.default_resource_request(sweep.config(point).to_dict()).required_resources.get("CPU", 0.0)
@@ -273,8 +263,6 @@ def _check_trials_fit(sweep: Sweep) -> None:
 
 def _section_keys(section: str) -> set[str]:
     """Keywords of ``K24QMixConfig.<section>()``; ``training()`` forwards ``**kwargs`` up its parents."""
-    from k24_rllib import K24QMixConfig
-
     if section == "training":
         return training_keys(K24QMixConfig)
     params = inspect.signature(getattr(K24QMixConfig, section)).parameters.values()

@@ -4,6 +4,7 @@ input fails in one line, and a two-trial sweep writes result.json and TensorBoar
 from __future__ import annotations
 
 import copy
+import json
 import re
 import struct
 from pathlib import Path
@@ -175,16 +176,16 @@ def scalar_tags(event_file: Path) -> set[str]:
     return tags
 
 
-def test_two_trial_sweep_writes_results_and_tensorboard_events(ray_local, tmp_path):
-    sweep = load_sweep(Path(__file__).parents[2] / "tune_configs" / "quick_coordination.yaml")
-    results = run_sweep(sweep, tmp_path)
-    assert len(results) == 2 and results.num_errors == 0
-    assert {result.config["mask"] for result in results} == {"k24", "none"}
-    for result in results:
-        trial = Path(result.path)
-        assert trial.parent == tmp_path / "quick_coordination"
-        assert (trial / "result.json").read_text().strip()
-        assert result.metrics["env_runners"]["num_env_steps_sampled_lifetime"] >= 1000
+def test_two_trial_sweep_writes_results_and_tensorboard_events(ray_local, tmp_path, capsys):
+    """Through the CLI (examples/sweep.py calls this ``main``) on the local 2-CPU Ray of the fixture."""
+    assert main([str(TUNE_CONFIGS[0].parent / "quick_coordination.yaml"), "--output", str(tmp_path)]) == 0
+    assert "2 trials (0 failed)" in capsys.readouterr().out
+    trials = sorted(path for path in (tmp_path / "quick_coordination").iterdir() if path.is_dir())
+    assert len(trials) == 2
+    assert {json.loads((trial / "params.json").read_text())["mask"] for trial in trials} == {"k24", "none"}
+    for trial in trials:
+        last = json.loads((trial / "result.json").read_text().splitlines()[-1])
+        assert last["env_runners"]["num_env_steps_sampled_lifetime"] >= 1000
         events = list(trial.glob("events.out.tfevents.*"))
         assert events, f"no TensorBoard events in {trial}"
         assert "ray/tune/env_runners/episode_return_mean" in scalar_tags(events[0])
