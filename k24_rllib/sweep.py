@@ -134,6 +134,8 @@ class Sweep:
         base = self.config().to_dict()
         placements: list[_Placement] = []
         for leaf, options in self.grid.items():
+            if len(options) == 1:  # a trimmed list: the base config already holds its only value
+                continue
             dicts = [self.config({leaf: option}).to_dict() for option in options]
             changed = set().union(*(_changed(base, d) for d in dicts))
             if not changed:

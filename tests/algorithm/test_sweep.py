@@ -108,6 +108,11 @@ def test_a_map_grid_carries_each_maps_sequence_length(tmp_path):
     assert by_map["3m"] != by_map["8m"]
 
 
+def test_a_one_value_grid_is_a_plain_value(tmp_path):
+    sweep = load_sweep(write(tmp_path, MINIMAL + "training: {mask: {grid_search: [kalei]}}\n"))
+    assert sweep.param_space()["mask"] == "kalei" and len(tune_variants(sweep)) == 1
+
+
 def test_t_max_defaults_to_the_stop_budget(tmp_path):
     assert load_sweep(write(tmp_path, MINIMAL)).config().t_max == 100
     assert load_sweep(write(tmp_path, MINIMAL + "training: {t_max: 50}\n")).config().t_max == 50
