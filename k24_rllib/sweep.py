@@ -246,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     where = Path(args.output).resolve() / sweep.name
-    print(f"{len(results)} trials ({results.num_errors} failed) | results: {where}/<trial>/result.json | "
+    print(f"trials: {len(results)}, failed: {results.num_errors} | results: {where}/<trial>/result.json | "
           f"TensorBoard: tensorboard --logdir {where}")
     return 1 if results.num_errors else 0
 

@@ -184,7 +184,7 @@ def scalar_tags(event_file: Path) -> set[str]:
 def test_two_trial_sweep_writes_results_and_tensorboard_events(ray_local, tmp_path, capsys):
     """Through the CLI (examples/sweep.py calls this ``main``) on the local 2-CPU Ray of the fixture."""
     assert main([str(TUNE_CONFIGS[0].parent / "quick_coordination.yaml"), "--output", str(tmp_path)]) == 0
-    assert "2 trials (0 failed)" in capsys.readouterr().out
+    assert "trials: 2, failed: 0" in capsys.readouterr().out
     trials = sorted(path for path in (tmp_path / "quick_coordination").iterdir() if path.is_dir())
     assert len(trials) == 2
     assert {json.loads((trial / "params.json").read_text())["mask"] for trial in trials} == {"k24", "none"}
