@@ -24,6 +24,11 @@ class CliError(ValueError):
     """A user mistake on the command line; scripts print it as one line and exit with status 2."""
 
 
+def first_line(err: BaseException, limit: int = 300) -> str:
+    """The message's first line: RLlib appends advice lines ("To suppress all validation errors...")."""
+    return (str(err).strip().splitlines() or [repr(err)])[0][:limit]
+
+
 def build_parser(description: str, family: str, default_name: str) -> argparse.ArgumentParser:
     """The shared flags; ``family`` ("smac", "smacv2", "mpe") picks the env, ``default_name`` its map/task."""
     p = argparse.ArgumentParser(

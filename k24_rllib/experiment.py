@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from k24_rllib.cli import CliError, local_cpus_per_worker
+from k24_rllib.cli import CliError, first_line, local_cpus_per_worker
 
 NAME_KEYS = {"smac": "map_name", "smacv2": "scenario", "mpe": "task"}
 CHECKPOINT = "checkpoint"
@@ -67,7 +67,7 @@ def build_config(args: argparse.Namespace) -> Any:
             )
         config.validate()
     except (ValueError, TypeError, ImportError) as err:
-        raise CliError(str(err).strip().splitlines()[-1] if str(err).strip() else repr(err)) from err
+        raise CliError(first_line(err)) from err
     return config
 
 
@@ -193,8 +193,7 @@ def restore(path: str | Path) -> Any:
     try:
         return Algorithm.from_checkpoint(str(path.resolve()))
     except Exception as err:  # noqa: BLE001 - any failure inside Ray means an unreadable checkpoint
-        reason = (str(err).strip().splitlines() or [""])[0][:200]
-        raise CliError(f"checkpoint {path} could not be restored ({type(err).__name__}: {reason}); "
+        raise CliError(f"checkpoint {path} could not be restored ({type(err).__name__}: {first_line(err, 200)}); "
                        "it may be corrupt or from another k24-rllib/Ray version") from err
 
 

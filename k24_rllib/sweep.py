@@ -31,7 +31,7 @@ from ray import tune
 from ray.tune.search.variant_generator import generate_variants
 
 from k24_rllib.algorithm import K24QMix, K24QMixConfig
-from k24_rllib.cli import CliError, training_keys
+from k24_rllib.cli import CliError, first_line, training_keys
 from k24_rllib.experiment import init_ray
 
 KeyPath = tuple[str, ...]
@@ -115,7 +115,7 @@ class Sweep:
             config.validate()
         except (ValueError, TypeError, ImportError) as err:
             where = ", ".join(f"{_dotted(leaf)}={value!r}" for leaf, value in (point or {}).items())
-            first = (str(err).strip().splitlines() or [repr(err)])[0]  # RLlib appends a "To suppress ..." line
+            first = first_line(err)
             self._fail(f"{where + ': ' if where else ''}{first}")
         return config
 

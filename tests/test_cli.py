@@ -1,0 +1,111 @@
+"""Bad input on the command line: one clear line, exit status 2, nothing saved is touched."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from k24_rllib.cli import CliError, build_parser, local_cpus_per_worker, parse_args, parse_overrides
+from k24_rllib.experiment import build_config, check_checkpoint, main, prepare_output, restore
+
+
+def args_for(*argv: str):
+    return parse_args(build_parser("test", "smac", "3m"), list(argv))
+
+
+def test_dotted_overrides_are_typed_and_grouped():
+    overrides = parse_overrides(
+        ["--K24_args.temperature_init=3.0", "--env-args.map_name", "8m", "--training.double_q=false"]
+    )
+    assert overrides["K24_args"] == {"temperature_init": 3.0}
+    assert overrides["env_args"] == {"map_name": "8m"}
+    assert overrides["training"] == {"double_q": False}
+
+
+@pytest.mark.parametrize(
+    "token, words",
+    [
+        ("--K24_args.temprature_init=3", ["K24_args.temprature_init", "temperature_init"]),
+        ("--training.learning_rate=1", ["training.learning_rate"]),
+        ("--model.x=1", ["override group", "K24_args"]),
+        ("--bogus", ["unrecognised argument"]),
+    ],
+)
+def test_unknown_keys_are_named(token, words):
+    with pytest.raises(CliError) as err:
+        parse_overrides([token])
+    assert all(word in str(err.value) for word in words)
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--K24_args.reset_ratio=1.5"], ["K24_args.reset_ratio", "(0, 1]"]),
+        (["--K24_args.temperature_min=9"], ["K24_args.temperature_init"]),
+        (["--training.td_lambda=2"], ["td_lambda", "[0, 1]"]),
+        (["--map", "4m"], ["4m", "3m"]),
+        (["--map", "3m", "--n-unit-types", "3"], ["--n-unit-types"]),
+    ],
+)
+def test_invalid_values_and_names_fail_before_anything_runs(argv, words):
+    with pytest.raises(CliError) as err:
+        build_config(args_for(*argv))
+    message = str(err.value)
+    assert "\n" not in message and all(word in message for word in words), message
+
+
+def test_a_valid_command_line_builds_a_validated_config():
+    config = build_config(args_for("--mask", "kalei", "--num-workers", "8", "--kalei_args.div_coef=0.2"))
+    assert config.mask == "kalei" and config.kalei_args == {"div_coef": 0.2}
+    assert config.num_env_runners == 8 and config.num_cpus_per_env_runner <= 1.0
+    assert config.model_config["max_seq_len"] > 1
+
+
+def test_workers_share_the_local_cores():
+    assert local_cpus_per_worker(8, cpus=2) == 0.25
+    assert local_cpus_per_worker(1, cpus=2) == 1.0
+
+
+def test_existing_results_are_never_overwritten(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "result.jsonl").write_text(json.dumps({"env_steps": 1}) + "\n")
+    with pytest.raises(CliError, match="--resume"):
+        prepare_output(str(run), resume=False, default_name="x")
+    with pytest.raises(CliError, match="no checkpoint"):
+        prepare_output(str(run), resume=True, default_name="x")
+    assert (run / "result.jsonl").read_text() == json.dumps({"env_steps": 1}) + "\n"
+
+
+def test_train_script_reports_one_line_and_creates_nothing(tmp_path, capsys):
+    out = tmp_path / "never"
+    code = main("smac", "3m", "test", ["--output", str(out), "--K24_args.reset_ratio=7"])
+    assert code == 2 and not out.exists()
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and len(err.splitlines()) == 1
+
+
+def test_missing_and_non_checkpoint_paths(tmp_path):
+    with pytest.raises(CliError, match="does not exist"):
+        check_checkpoint(tmp_path / "nope")
+    with pytest.raises(CliError, match="not an RLlib checkpoint"):
+        check_checkpoint(tmp_path)
+
+
+def test_corrupt_checkpoint_is_one_clear_line(ray_local, tmp_path):
+    (tmp_path / "rllib_checkpoint.json").write_text("{ not json")
+    (tmp_path / "class_and_ctor_args.pkl").write_bytes(b"garbage")
+    with pytest.raises(CliError) as err:
+        restore(tmp_path)
+    assert "could not be restored" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_evaluate_script_missing_checkpoint(tmp_path, capsys):
+    import runpy
+
+    script = Path(__file__).parents[1] / "examples" / "evaluate.py"
+    evaluate = runpy.run_path(str(script))["main"]
+    assert evaluate(["--checkpoint", str(tmp_path / "missing")]) == 2
+    assert "does not exist" in capsys.readouterr().err
