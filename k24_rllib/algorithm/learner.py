@@ -169,6 +169,7 @@ def epsilon_at(schedule: list[tuple[int, float]] | float, t_env: int) -> float:
     return float(np.interp(t_env, steps, values))
 
 
+@torch.no_grad()
 def mask_metrics(agent: Any) -> dict[str, float]:
     """The spec's pattern and sparsity metrics of an agent network, flattened to scalars."""
     metrics: dict[str, float] = {}

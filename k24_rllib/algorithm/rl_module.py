@@ -88,10 +88,11 @@ class K24QMixModule(TorchRLModule, TargetNetworkAPI, InferenceOnlyAPI):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Runs ``agent`` over obs [B, T, n, d] from h0 [B, n, H]; returns Q [B, T, n, A] and hiddens [B, T, n, H].
 
-        In training mode one mask sample serves the whole unroll (see ``RecurrentAgent.one_mask_sample``).
+        In training mode the pattern logits are computed once for the unroll and every step draws fresh
+        Gumbel noise (see ``RecurrentAgent.unroll_masks``).
         """
         qs, hs, h = [], [], h0
-        with agent.one_mask_sample():
+        with agent.unroll_masks():
             for t in range(obs.shape[1]):
                 q, h = agent(obs[:, t], h, mask_ids[:, t])
                 qs.append(q)
@@ -134,23 +135,22 @@ class K24QMixModule(TorchRLModule, TargetNetworkAPI, InferenceOnlyAPI):
         inputs, mask_ids = self._agent_inputs(obs["obs"])
         return self.unroll(agent, inputs, mask_ids, h0)[0]
 
-    def train(self, mode: bool = True) -> "K24QMixModule":
-        """Switches train/eval mode but keeps target networks in eval (argmax masks, no EMA updates)."""
-        super().train(mode)
-        for name in (_TARGET_AGENT, _TARGET_MIXER):
-            if hasattr(self, name):
-                getattr(self, name).eval()
-        return self
-
     # ----- target networks (TargetNetworkAPI) ------------------------------------------------------------
 
     def make_target_networks(self) -> None:
+        """Target copies of the agent and mixer.
+
+        The target agent samples masks like the online agent does in training (Gumbel at the current
+        temperature) but never moves the activation EMA. Bootstrapping from the argmax-mask network instead,
+        a configuration the TD loss never trains while the temperature is high, made Q-values diverge.
+        """
         import copy
 
         setattr(self, _TARGET_AGENT, copy.deepcopy(self.agent))
         setattr(self, _TARGET_MIXER, copy.deepcopy(self.mixer))
+        for layer in self.target_agent.masked_layers():
+            layer.observe_inputs = False
         for net in (self.target_agent, self.target_mixer):
-            net.eval()  # deterministic argmax masks, no EMA updates
             net.requires_grad_(False)
 
     @property

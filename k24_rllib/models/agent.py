@@ -66,11 +66,11 @@ class RecurrentAgent(nn.Module):
         return q.reshape(*lead, self.n_actions), h.reshape(*lead, self.hidden_dim)
 
     @contextmanager
-    def one_mask_sample(self) -> Iterator[None]:
-        """Training forwards inside the block (e.g. one sequence unroll) share one mask sample per layer."""
+    def unroll_masks(self) -> Iterator[None]:
+        """For one sequence unroll: mask quantities are derived once, not at every step (``MaskedLinearBase.unroll``)."""
         with ExitStack() as stack:
             for layer in self.masked_layers():
-                stack.enter_context(layer.one_sample())
+                stack.enter_context(layer.unroll())
             yield
 
     def masked_layers(self) -> list[nn.Module]:

@@ -60,13 +60,16 @@ class PatternOverlapLoss(DiversityLoss):
     """K-2:4: mean over mask pairs i<j, groups and layers of sum_p pi_i[p] pi_j[p].
 
     The chance two masks pick the same pattern; 1/P for uniform distributions (1/6 for 2:4). It keeps the
-    gradient of ``pattern_probs()`` so it actually moves alpha (the public attempt detached it).
+    gradient of ``pattern_probs()`` so it actually moves alpha (the public attempt detached it). Like
+    Kaleidoscope's loss it sees the shared weight W detached: diversity shapes the masks, not W. (With W
+    attached, the adaptive coefficient, which grows with the TD loss, fed |W| growth back into the TD loss
+    and Q-values diverged on the coordination game.)
     """
 
     normalise = True
 
     def layer_loss(self, layer: nn.Module) -> torch.Tensor:
-        probs = layer.pattern_probs()
+        probs = layer.pattern_probs(detach_weight=True)
         if probs.shape[0] < 2:
             return probs.sum() * 0.0
         return pairwise_overlap(probs).mean()

@@ -65,20 +65,22 @@ class K24Linear(MaskedLinearBase):
     def _padded_weight(self) -> torch.Tensor:
         return F.pad(self.weight, (0, self.padded_in - self.in_features))
 
-    def pattern_logits(self) -> torch.Tensor:
-        """Standardised pattern logits [n_masks, out, groups, P]."""
+    def pattern_logits(self, detach_weight: bool = False) -> torch.Tensor:
+        """Standardised pattern logits [n_masks, out, groups, P]; ``detach_weight`` stops gradient into W."""
         # clone: training forwards update the EMA in place, and an unrolled RNN calls this layer many times
         # in one autograd graph.
-        score = self._padded_weight().abs() * self.ema.clone() * torch.sigmoid(self.alpha)
+        weight = self._padded_weight().abs()
+        weight = weight.detach() if detach_weight else weight
+        score = weight * self.ema.clone() * torch.sigmoid(self.alpha)
         groups = score.reshape(self.n_masks, self.out_features, self.n_groups, self.m)
         logits = groups @ self.patterns.T
         centred = logits - logits.mean(dim=-1, keepdim=True)
         std = centred.square().mean(dim=-1, keepdim=True).sqrt()  # ~4x faster on CPU than Tensor.std here
         return centred / (std + 1e-6)
 
-    def pattern_probs(self) -> torch.Tensor:
+    def pattern_probs(self, detach_weight: bool = False) -> torch.Tensor:
         """softmax(logits / temperature) [n_masks, out, groups, P], with gradient (feeds the diversity loss)."""
-        return torch.softmax(self.pattern_logits() / self.temperature, dim=-1)
+        return torch.softmax(self.pattern_logits(detach_weight) / self.temperature, dim=-1)
 
     def _masks_from_choice(self, choice: torch.Tensor) -> torch.Tensor:
         """One-hot (or straight-through) pattern choice [..., P] -> 0/1 mask [n_masks, out, padded_in]."""
@@ -98,6 +100,11 @@ class K24Linear(MaskedLinearBase):
         """EMA of mean |x| per input feature; padded columns see zeros, like the padded input would."""
         batch_mean = F.pad(rows.detach().abs().mean(dim=0), (0, self.padded_in - self.in_features))
         self.ema.mul_(self.ema_momentum).add_(batch_mean, alpha=1.0 - self.ema_momentum)
+
+    def _unroll_state(self) -> None:
+        """Nothing is reused across an unroll: logits follow the EMA step by step, as in pymarl's per-step
+        agent forward (holding them for the unroll measurably stalled learning on the coordination game)."""
+        return None
 
     def _sample_weights(self) -> torch.Tensor:
         choice = F.gumbel_softmax(self.pattern_logits(), tau=float(self.temperature), hard=True, dim=-1)

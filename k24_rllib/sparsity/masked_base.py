@@ -35,7 +35,8 @@ class MaskedLinearBase(nn.Module):
         self._reset_shared_parameters()
         self._cache: torch.Tensor | None = None
         self._cache_key: tuple[tuple[int, int], ...] | None = None
-        self._held: torch.Tensor | None = None
+        self._held: torch.Tensor | None = None  # set inside ``unroll()``
+        self.observe_inputs = True  # False for a target copy: it samples masks but must not move the EMA
 
     def _reset_shared_parameters(self) -> None:
         """nn.Linear's initialisation, so a masked layer starts like the dense layer it replaces."""
@@ -50,18 +51,24 @@ class MaskedLinearBase(nn.Module):
     def _sample_weights(self) -> torch.Tensor:
         """Per-mask effective weights [n_masks, out, in] for a training forward, with gradient.
 
-        Default: the deterministic weights; K24Linear overrides it with a Gumbel-softmax sample.
+        Default: the deterministic weights (reused within ``unroll()``); K24Linear draws a Gumbel sample.
         """
+        return self._held if self._held is not None else self.masked_weights()
+
+    def _unroll_state(self) -> torch.Tensor | None:
+        """What a training unroll may compute once and reuse at every step (see ``unroll``); None: nothing."""
         return self.masked_weights()
 
     @contextmanager
-    def one_sample(self) -> Iterator[None]:
-        """Training forwards inside the block share one mask sample, drawn on entry.
+    def unroll(self) -> Iterator[None]:
+        """Training forwards inside the block reuse ``_unroll_state()``, computed once on entry.
 
-        A recurrent unroll calls the layer once per timestep; one draw per sequence batch keeps each agent's
-        policy consistent through an episode and saves re-deriving the masks at every step.
+        A recurrent unroll calls the layer once per timestep and the parameters do not change within it, so
+        deterministic masks (Kaleidoscope's) are computed once. K-2:4 reuses nothing: every step draws a fresh
+        Gumbel sample from logits that follow the EMA (one draw per unroll, shared by the whole batch, stalled
+        learning on the coordination game).
         """
-        self._held = self._sample_weights() if self.training else None
+        self._held = self._unroll_state() if self.training else None
         try:
             yield
         finally:
@@ -99,8 +106,9 @@ class MaskedLinearBase(nn.Module):
         rows = x.reshape(-1, self.in_features)
         ids = torch.broadcast_to(mask_ids, lead).reshape(-1).long()
         if self.training:
-            self._observe(rows)
-            weights = self._held if self._held is not None else self._sample_weights()
+            if self.observe_inputs:
+                self._observe(rows)
+            weights = self._sample_weights()
         else:
             weights = self._eval_weights()
         return route_rows(rows, ids, weights, self.bias).reshape(*lead, self.out_features)

@@ -76,11 +76,21 @@ def test_inference_only_module_has_no_mixer_or_targets_but_keeps_schedules():
     assert float(acting.agent.fc1.temperature) == pytest.approx(0.7)
 
 
-def test_target_networks_stay_in_eval_mode():
+def test_target_agent_samples_masks_but_never_moves_the_ema():
     module = build()
     module.make_target_networks()
     module.train()
-    assert module.agent.training and not module.target_agent.training
+    obs = {key: value[:, :1].expand(4, 2, *value.shape[2:]) for key, value in act_batch(4)[0][Columns.OBS].items()}
+    h0 = torch.zeros(4, N_AGENTS, 16)
+    ema_before = [layer.ema.clone() for layer in module.target_agent.masked_layers()]
+    first = module.forward_target({"obs_ext": obs, Columns.STATE_IN: {HIDDEN: h0}})["q"]
+    second = module.forward_target({"obs_ext": obs, Columns.STATE_IN: {HIDDEN: h0}})["q"]
+    assert not torch.equal(first, second)  # Gumbel samples, like the online network in training
+    for layer, before in zip(module.target_agent.masked_layers(), ema_before):
+        assert torch.equal(layer.ema, before)
+    online_ema = module.agent.fc1.ema.clone()
+    module.q_values(module.agent, obs, h0)
+    assert not torch.equal(module.agent.fc1.ema, online_ema)  # the online training forward does move it
 
 
 def test_extend_sequence_appends_each_rows_final_next_observation():

@@ -31,6 +31,7 @@ def test_overlap_has_gradient_wrt_alpha():
     layer = K24Linear(8, 4, n_masks=2, hetero_init_scale=1.0)
     PatternOverlapLoss()([layer]).backward()
     assert layer.alpha.grad.abs().max() > 1e-4
+    assert layer.weight.grad is None  # diversity shapes the masks, not the shared weight
 
 
 def test_optimising_overlap_separates_masks_that_started_equal():
