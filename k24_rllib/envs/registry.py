@@ -15,7 +15,7 @@ import gymnasium as gym
 from .smax_scenarios import SMAC_MAPS, SMACV2_SCENARIOS, lookup
 from .team import EnvInfo, TeamEnv
 
-ENV_FAMILIES = ("smac", "smacv2", "mpe", "pettingzoo", "coordination")
+ENV_FAMILIES = ("smac", "smacv2", "mpe", "pettingzoo", "coordination", "two_step")
 BACKENDS = ("smax", "sc2")
 _NAME_KEYS = {"smac": "map_name", "smacv2": "scenario", "mpe": "task"}
 _DEFAULT_NAMES = {"smac": "3m", "smacv2": "protoss_5_vs_5", "mpe": "simple_spread"}
@@ -112,6 +112,10 @@ def _single_env_factory(family: str, backend: str, config: dict[str, Any]) -> Ca
         from .coordination import DistinctActionsEnv  # noqa: PLC0415
 
         return partial(DistinctActionsEnv, **config)
+    if family == "two_step":
+        from .coordination import TwoStepGameEnv  # noqa: PLC0415
+
+        return partial(TwoStepGameEnv, **config)
     from .parallel import ParallelTeamEnv  # noqa: PLC0415
 
     if "env_factory" not in config:
