@@ -241,7 +241,6 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
         "excluded from the rates. 'load avg' is the 1-minute load average after the setting: other jobs share "
         "this machine, so rates are noisy."
     )
-    args.output.mkdir(parents=True, exist_ok=True)
     figure = save_figure(plot(rows), args.output, "rollout_scaling.png")
     paths = write_results(
         args.output,

@@ -1,0 +1,380 @@
+"""Learning curves of K-2:4 vs Kaleidoscope vs QMIX: greedy test win rate / return against env steps.
+
+Every run is one training run of the package's own CLI (``examples/train_smac.py`` / ``train_mpe.py``): its
+arguments go through ``cli.build_parser`` / ``parse_args`` and ``experiment.build_config`` / ``train``, so flags
+and defaults mean exactly what they mean there, and each run writes its usual run dir (result.jsonl, TensorBoard,
+checkpoint) under ``--runs``. Runs go one after another, seeds outermost and masks innermost, so load from other
+jobs on a shared machine spreads over the masks alike. Greedy test episodes (``--eval-every`` iterations,
+``--eval-episodes`` episodes, explore=False) give the curves; the final value is each run's last evaluation.
+
+    python benchmarks/learning.py --envs 3m --seeds 0 1 --budget 15000    # what fits a 2-core machine
+    python benchmarks/learning.py --quick                                  # 3m, ~2k steps, local sampling, minutes
+Arguments it does not know go to the training CLI for every run, e.g. ``--mixer vdn`` or ``--training.lr=1e-3``.
+A run dir that already holds a finished run is read, not retrained (so an interrupted benchmark continues).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from common import Table, add_common_args, run_meta, save_figure, set_threads, write_results
+from matplotlib.figure import Figure
+
+from k24_rllib.cli import CliError, build_parser, parse_args
+from k24_rllib.experiment import build_config, init_ray, prepare_output, train
+
+MASKS = ("k24", "kalei", "none")
+THRESHOLDS = (0.5, 0.8, 0.9)
+TARGET = {"env": "3m", "mask": "k24", "win_rate": 0.9, "env_steps": 500_000, "minutes": 20}  # issues 4 and 5
+OWNED_FLAGS = ("--mask", "--seed", "--stop-timesteps", "--output", "--resume", "--eval-every", "--eval-episodes",
+               "--map", "--scenario", "--task", "--n-unit-types", "--checkpoint-every")
+QUICK = {"envs": ["3m"], "seeds": [0], "budget": 2000, "eval_every": 1, "eval_episodes": 4, "num_workers": 0,
+         # learning starts at 1000 of the 2000 steps, on small batches, so a quick run also exercises updates
+         "overrides": ["--training.num_steps_sampled_before_learning_starts=1000",
+                       "--training.train_batch_size_per_learner=256", "--training.training_intensity=8"]}
+FULL = {"envs": ["3m", "protoss_5_vs_5", "simple_spread"], "seeds": [0, 1, 2], "budget": 20_000, "eval_every": 3,
+        "eval_episodes": 16, "num_workers": 2}
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """How the training CLI names one benchmark environment."""
+
+    family: str
+    flag: str
+    per_unit_type: bool = False
+
+    @property
+    def has_win_rate(self) -> bool:
+        return self.family in ("smac", "smacv2")
+
+
+ENVS = {
+    "3m": EnvSpec("smac", "--map"),
+    "protoss_5_vs_5": EnvSpec("smacv2", "--scenario", per_unit_type=True),  # one mask per unit type
+    "simple_spread": EnvSpec("mpe", "--task"),
+}
+
+
+def run_argv(env: str, mask: str, seed: int, run_dir: Path, args: argparse.Namespace, extra: list[str]) -> list[str]:
+    """The training-CLI arguments of one run (``extra`` are the caller's pass-through flags)."""
+    spec = ENVS[env]
+    argv = [spec.flag, env, "--mask", mask, "--seed", str(seed), "--stop-timesteps", str(args.budget),
+            "--eval-every", str(args.eval_every), "--eval-episodes", str(args.eval_episodes),
+            "--checkpoint-every", "0", "--output", str(run_dir), "--quiet"]
+    if spec.per_unit_type:
+        from k24_rllib.envs import env_info_for
+
+        argv += ["--n-unit-types", str(env_info_for(spec.family, scenario=env).n_unit_types)]
+    return argv + extra
+
+
+def read_results(run_dir: Path) -> list[dict[str, float]]:
+    path = run_dir / "result.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
+def finished(run_dir: Path, budget: int) -> bool:
+    rows = read_results(run_dir)
+    return bool(rows) and rows[-1]["env_steps"] >= budget and (run_dir / "benchmark_run.json").is_file()
+
+
+def warm_up_env(config: Any) -> None:
+    """Builds, resets and steps the run's env once in this process before timing anything.
+
+    The local evaluation EnvRunner lives in this process and reuses SMAX's compiled step, so without this only
+    the first run of each env would pay JAX's compilation (10-50 s here) inside its training time.
+    """
+    from k24_rllib.envs import make_env
+
+    env = make_env(config.env, num_envs=config.num_envs_per_env_runner, **dict(config.env_config))
+    obs, _ = env.reset(seed=0)
+    env.step(obs["action_mask"].argmax(-1))  # a legal action for every agent
+    env.close()
+
+
+def train_run(argv: list[str], family: str, run_dir: Path) -> dict[str, Any]:
+    """One training run through the CLI's own path; returns its wall time and the load around it."""
+    args = parse_args(build_parser("learning benchmark run", family, ""), argv)
+    config = build_config(args)
+    prepare_output(args.output, False, "")
+    warm_up_env(config)
+    load_start, start = os.getloadavg()[0], time.time()
+    train(config, run_dir, False, 0, quiet=True)
+    record = {"argv": argv, "wall_s": round(time.time() - start, 1), "load_1min_start": round(load_start, 2),
+              "load_1min_end": round(os.getloadavg()[0], 2)}
+    (run_dir / "benchmark_run.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def curve(rows: list[dict[str, float]], eval_every: int) -> list[dict[str, float | None]]:
+    """Greedy test points: RLlib repeats the last evaluation in later results, so keep evaluation iterations only."""
+    def get(row: dict[str, float], key: str) -> float | None:
+        value = row.get(key)
+        return value if value is not None and np.isfinite(value) else None
+
+    return [
+        {"env_steps": int(row["env_steps"]),
+         "test_win_rate": get(row, "evaluation/env_runners/win_rate"),
+         "test_return": get(row, "evaluation/env_runners/episode_return_mean"),
+         "train_win_rate": get(row, "env_runners/win_rate"),
+         "train_return": get(row, "env_runners/episode_return_mean")}
+        for row in rows
+        if int(row["training_iteration"]) % eval_every == 0 and get(row, "evaluation/env_runners/episode_return_mean")
+        is not None
+    ]
+
+
+def mask_agreement(run_dir: Path) -> float | None:
+    """Diversity that K-2:4 and Kaleidoscope share: mean over mask pairs of the fraction of weight positions that
+    two final binary masks keep or prune alike (1 = identical masks; lower = more diverse). None without masks."""
+    from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_LEARNER_GROUP, COMPONENT_RL_MODULE, DEFAULT_MODULE_ID
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    from k24_rllib.analysis import mask_agreement as agreement_matrix
+    from k24_rllib.experiment import CHECKPOINT
+
+    path = run_dir / CHECKPOINT / COMPONENT_LEARNER_GROUP / COMPONENT_LEARNER / COMPONENT_RL_MODULE / DEFAULT_MODULE_ID
+    agent = RLModule.from_checkpoint(str(path)).agent
+    if agent.mask == "none":
+        return None
+    matrix = agreement_matrix(agent)
+    n = matrix.shape[0]
+    return float((matrix.sum() - matrix.trace()) / (n * (n - 1))) if n > 1 else None
+
+
+def first_reaching(points: list[dict[str, Any]], threshold: float) -> int | None:
+    return next((p["env_steps"] for p in points if (p["test_win_rate"] or 0.0) >= threshold), None)
+
+
+def summarise_run(env: str, mask: str, seed: int, run_dir: Path, eval_every: int) -> dict[str, Any]:
+    """Curve, final greedy performance, steps to each win-rate threshold, time and steps/s of one run."""
+    rows = read_results(run_dir)
+    record = json.loads((run_dir / "benchmark_run.json").read_text())
+    points = curve(rows, eval_every)
+    last = points[-1] if points else {}
+    train_s = rows[-1]["time_total_s"]  # RLlib's sum of iteration times: training + evaluation, no build
+    return {
+        "env": env, "mask": mask, "seed": seed, "run_dir": str(run_dir),
+        "env_steps": int(rows[-1]["env_steps"]), "iterations": len(rows),
+        "final_eval_env_steps": last.get("env_steps"),
+        "final_test_win_rate": last.get("test_win_rate"), "final_test_return": last.get("test_return"),
+        "final_train_win_rate": rows[-1].get("env_runners/win_rate"),
+        "mask_agreement": mask_agreement(run_dir),
+        "reached": {str(t): first_reaching(points, t) for t in THRESHOLDS} if ENVS[env].has_win_rate else None,
+        "wall_s": record["wall_s"], "train_s": round(train_s, 1),
+        "steps_per_s": round(rows[-1]["env_steps"] / train_s, 1),
+        "load_1min_start": record["load_1min_start"], "load_1min_end": record["load_1min_end"],
+        "curve": points,
+    }
+
+
+def _median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def reached_cell(steps: list[int | None]) -> str:
+    """Median env steps when every seed got there; otherwise how many did (and where), never a guess."""
+    hit = [s for s in steps if s is not None]
+    if not hit:
+        return "not reached"
+    if len(hit) < len(steps):
+        return f"{len(hit)}/{len(steps)} seeds (at {', '.join(f'{s:,}' for s in hit)})"
+    return f"{int(statistics.median(hit)):,}"
+
+
+def summary_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (env, mask): medians over seeds."""
+    rows = []
+    for env in dict.fromkeys(r["env"] for r in runs):
+        for mask in dict.fromkeys(r["mask"] for r in runs if r["env"] == env):
+            group = [r for r in runs if r["env"] == env and r["mask"] == mask]
+            row = {
+                "env": env, "mask": mask, "seeds": len(group), "env_steps": max(r["env_steps"] for r in group),
+                "final_test_win_rate": _median([r["final_test_win_rate"] for r in group]),
+                "final_test_win_rates": [r["final_test_win_rate"] for r in group],
+                "final_test_return": _median([r["final_test_return"] for r in group]),
+                "final_train_win_rate": _median([r["final_train_win_rate"] for r in group]),
+                "mask_agreement": _median([r["mask_agreement"] for r in group]),
+                "wall_s": _median([r["wall_s"] for r in group]),
+                "steps_per_s": _median([r["steps_per_s"] for r in group]),
+            }
+            row["final_test_win_rates_cell"] = ", ".join("-" if v is None else f"{v:.2f}" for v in row[
+                "final_test_win_rates"])
+            for t in THRESHOLDS:
+                row[f"to_{int(t * 100)}"] = (reached_cell([r["reached"][str(t)] for r in group])
+                                             if ENVS[env].has_win_rate else "n/a (no win rate)")
+            rows.append(row)
+    return rows
+
+
+def findings(rows: list[dict[str, Any]], runs: list[dict[str, Any]], eval_episodes: int) -> list[str]:
+    lines = []
+    for env in dict.fromkeys(r["env"] for r in rows):
+        group = {r["mask"]: r for r in rows if r["env"] == env}
+        key, label = (("final_test_win_rate", "test win rate") if ENVS[env].has_win_rate
+                      else ("final_test_return", "test return"))
+        budget = max(r["env_steps"] for r in group.values())
+        lines.append(f"{env}, ~{budget:,} env steps: final greedy {label} (median over seeds) " + ", ".join(
+            f"{m} {'-' if r[key] is None else format(r[key], '.3g')}" for m, r in group.items()) + ".")
+        if ENVS[env].has_win_rate and {"k24", "kalei", "none"} <= group.keys():
+            k24 = group["k24"][key] or 0.0
+            holds = k24 >= (group["kalei"][key] or 0.0) and k24 >= (group["none"][key] or 0.0)
+            lines.append(
+                f"{env}: issue 5's target 'K-2:4 final win rate >= Kaleidoscope's and >= QMIX's at the same budget' "
+                f"{'holds' if holds else 'does NOT hold'} here, but one evaluation of {eval_episodes} episodes has a "
+                f"standard error of up to {0.5 / np.sqrt(eval_episodes):.2f} and there are only "
+                f"{group['k24']['seeds']} seed(s): this budget cannot tell the masks apart.")
+        if {"k24", "kalei"} <= group.keys() and None not in (group["k24"]["mask_agreement"],
+                                                           group["kalei"]["mask_agreement"]):
+            lines.append(
+                f"{env}: final mask agreement between agents (share of weight positions kept/pruned alike; lower = "
+                f"more diverse): k24 {group['k24']['mask_agreement']:.3f}, kalei {group['kalei']['mask_agreement']:.3f}.")
+        env_runs = [r for r in runs if r["env"] == env and r["reached"] is not None]
+        if env_runs and not any(r["reached"]["0.9"] for r in env_runs):
+            lines.append(f"{env}: no run reached 90% greedy test win rate within its {budget:,}-step budget; nothing "
+                         "here is extrapolated to larger budgets.")
+    for env in dict.fromkeys(r["env"] for r in rows):
+        group = [r for r in rows if r["env"] == env]
+        loads = [r["load_1min_end"] for r in runs if r["env"] == env]
+        lines.append(
+            f"{env}: full training (sampling + learner updates + periodic greedy evaluation, no startup) ran at "
+            + ", ".join(f"{r['mask']} {r['steps_per_s']:.0f}" for r in group)
+            + f" env-steps/s (median over seeds), 1-minute load average {min(loads):.1f}-{max(loads):.1f} on "
+            f"{os.cpu_count()} cores (shared machine: other jobs slow every rate).")
+    target = [r for r in runs if r["env"] == TARGET["env"] and r["mask"] == TARGET["mask"]]
+    if target:
+        rate = statistics.median(r["steps_per_s"] for r in target)
+        need = TARGET["env_steps"] / (TARGET["minutes"] * 60)
+        lines.append(
+            f"Projection (from measured steps/s, not a measured run): a {TARGET['env_steps']:,}-step "
+            f"{TARGET['env']} {TARGET['mask']} run at {rate:.0f} env-steps/s would take "
+            f"{TARGET['env_steps'] / rate / 3600:.1f} h; issue 4's {TARGET['minutes']}-minute target needs "
+            f"{need:.0f} env-steps/s ({need / rate:.1f}x this rate).")
+    return lines
+
+
+def plot(runs: list[dict[str, Any]]) -> Figure:
+    """One panel per env: greedy test win rate (or return) vs env steps; thin lines per seed, bold median."""
+    envs = list(dict.fromkeys(r["env"] for r in runs))
+    fig = Figure(figsize=(5 * len(envs), 3.8))
+    colors = {"k24": "tab:red", "kalei": "tab:blue", "none": "tab:gray"}
+    for pos, env in enumerate(envs):
+        ax = fig.add_subplot(1, len(envs), pos + 1)
+        key = "test_win_rate" if ENVS[env].has_win_rate else "test_return"
+        for mask in dict.fromkeys(r["mask"] for r in runs if r["env"] == env):
+            seeds = [r["curve"] for r in runs if r["env"] == env and r["mask"] == mask and r["curve"]]
+            for points in seeds:
+                ax.plot([p["env_steps"] for p in points], [p[key] for p in points], color=colors.get(mask),
+                        alpha=0.3, linewidth=0.8)
+            if seeds:
+                grid = np.array([p["env_steps"] for p in max(seeds, key=len)])
+                values = np.array([np.interp(grid, [p["env_steps"] for p in s], [p[key] or 0.0 for p in s])
+                                   for s in seeds])
+                ax.plot(grid, np.median(values, axis=0), color=colors.get(mask), linewidth=2,
+                        label=f"{mask} (median of {len(seeds)})")
+        if key == "test_win_rate":
+            ax.axhline(TARGET["win_rate"], color="black", linestyle=":", linewidth=0.8)
+            ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel(f"greedy {key.replace('_', ' ')}")
+        ax.set_title(env, fontsize=9)
+        ax.legend(fontsize=8)
+    return fig
+
+
+def parse_cli(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    """The benchmark's flags, and the rest for the training CLI (the flags this script sets are refused there)."""
+    # no abbreviations: "--seed 3" must reach the refusal below, not become "--seeds 3"
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
+    add_common_args(parser, f"{QUICK['envs']}, {QUICK['budget']} steps, 1 seed, local sampling (a few minutes)")
+    parser.add_argument("--mask", nargs="+", choices=MASKS, default=list(MASKS))
+    parser.add_argument("--envs", nargs="+", choices=tuple(ENVS), default=None, help=f"default {FULL['envs']}")
+    parser.add_argument("--seeds", nargs="+", type=int, default=None, help=f"default {FULL['seeds']}")
+    parser.add_argument("--budget", type=int, default=None, help=f"env steps per run (default {FULL['budget']:,})")
+    parser.add_argument("--eval-every", type=int, default=None, help="greedy evaluation every N iterations")
+    parser.add_argument("--eval-episodes", type=int, default=None, help="greedy episodes per evaluation")
+    parser.add_argument("--num-workers", type=int, default=None, help="remote EnvRunners per run (CLI default 2)")
+    parser.add_argument("--runs", type=Path, default=None, help="folder of the run dirs (default OUTPUT/learning_runs)")
+    args, extra = parser.parse_known_args(argv)
+    owned = [token for token in extra if token.split("=")[0] in OWNED_FLAGS]
+    if owned:
+        parser.error(f"{', '.join(owned)}: set by the benchmark itself (use --mask/--seeds/--budget/--envs)")
+    mode = QUICK if args.quick else FULL
+    for name in ("envs", "seeds", "budget", "eval_every", "eval_episodes", "num_workers"):
+        if getattr(args, name) is None:
+            setattr(args, name, mode[name])
+    args.runs = args.runs or args.output / "learning_runs"
+    quick_overrides = QUICK["overrides"] if args.quick else []
+    extra = ["--num-workers", str(args.num_workers), *quick_overrides, *extra]
+    return args, extra
+
+
+def main(argv: list[str] | None = None) -> dict[str, Path]:
+    import ray
+
+    args, extra = parse_cli(argv)
+    set_threads(args.threads)
+    if not ray.is_initialized():  # tests pass their own 2-CPU Ray
+        init_ray(None)
+    runs = []
+    for env in args.envs:
+        for seed in args.seeds:
+            for mask in args.mask:
+                run_dir = args.runs / f"{env}_{mask}_seed{seed}"
+                if not finished(run_dir, args.budget):
+                    print(f"training {run_dir.name} ...", flush=True)
+                    try:
+                        train_run(run_argv(env, mask, seed, run_dir, args, extra), ENVS[env].family, run_dir)
+                    except CliError as err:
+                        raise SystemExit(f"error: {run_dir.name}: {err}") from err
+                runs.append(summarise_run(env, mask, seed, run_dir, args.eval_every))
+                print({k: v for k, v in runs[-1].items() if k != "curve"}, flush=True)
+
+    rows = summary_rows(runs)
+    columns = {
+        "env": "env", "mask": "mask", "seeds": "seeds", "env_steps": "env steps",
+        "final_test_win_rate": "final test win (median)", "final_test_win_rates_cell": "per seed",
+        "final_test_return": "final test return", "final_train_win_rate": "train win (last 100 ep.)",
+        "mask_agreement": "mask agreement",
+        "to_50": "steps to 50% win", "to_80": "steps to 80% win", "to_90": "steps to 90% win",
+        "wall_s": "wall s / run", "steps_per_s": "env-steps/s",
+    }
+    run_columns = {"env": "env", "mask": "mask", "seed": "seed", "env_steps": "env steps",
+                   "final_test_win_rate": "final test win", "final_test_return": "final test return",
+                   "wall_s": "wall s", "train_s": "train s", "steps_per_s": "env-steps/s",
+                   "load_1min_end": "load avg (end)"}
+    note = (f"Greedy test = {args.eval_episodes} explore=False episodes every {args.eval_every} iterations; final = "
+            "each run's last evaluation; medians over seeds. 'steps to X% win' = first evaluation at or above X "
+            "(median when every seed got there). Mask agreement = mean over agent (or unit-type) pairs of the share "
+            "of weight positions their final binary masks keep or prune alike (diversity: lower = more diverse). "
+            "env-steps/s = env steps / RLlib's training time (sampling, updates "
+            "and evaluation; startup excluded); wall s includes building the algorithm and the final checkpoint.")
+    figure = save_figure(plot(runs), args.output, "learning.png")
+    paths = write_results(
+        args.output,
+        "learning",
+        title="Learning: K-2:4 vs Kaleidoscope vs QMIX, greedy test performance vs env steps (CPU)",
+        meta=run_meta(args, __file__, argv),
+        tables=[Table("rows", "Final performance and time per env and mask", rows, columns, note),
+                Table("run_rows", "Every run", [{k: v for k, v in r.items() if k != "curve"} for r in runs],
+                      run_columns)],
+        findings=findings(rows, runs, args.eval_episodes),
+        figures=[figure],
+        data={"runs": runs, "target": TARGET, "train_cli_args": extra, "runs_dir": str(args.runs)},
+    )
+    print(paths["md"].read_text())
+    return paths | {"png": figure}
+
+
+if __name__ == "__main__":
+    main()

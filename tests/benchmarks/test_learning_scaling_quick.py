@@ -1,0 +1,85 @@
+"""The learning and rollout-scaling benchmarks' --quick paths run and write well-formed results (values unchecked).
+
+Both train or sample through RLlib in this process, on the session's 2-CPU Ray (``ray_local``), on the
+smallest settings that still go through every step: learning on SMAX 3m for ~2k steps with local sampling,
+scaling with 0 and 1 runners.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+pytest.importorskip("jaxmarl")
+
+
+@pytest.fixture
+def bench(monkeypatch: pytest.MonkeyPatch, ray_local: None) -> Iterator[ModuleType]:
+    """Imports benchmark scripts as their CLI sees them (benchmarks/ first on sys.path); restores torch threads."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    threads = torch.get_num_threads()
+    yield importlib.import_module
+    torch.set_num_threads(threads)
+
+
+def check_outputs(paths: dict[str, Path], name: str) -> tuple[dict, str]:
+    """JSON with meta (machine, command), findings; markdown with command, machine and figure; a real PNG."""
+    result = json.loads(paths["json"].read_text())
+    assert result["name"] == name and result["findings"]
+    assert result["meta"]["command"].startswith(f"python benchmarks/{name}.py --quick")
+    assert result["meta"]["machine"]["cpu_count"] >= 1 and "load_average_1min" in result["meta"]["machine"]
+    markdown = paths["md"].read_text()
+    assert markdown.startswith("# ") and "Machine: " in markdown and f"Command: `python benchmarks/{name}.py" in markdown
+    png = paths["png"].read_bytes()
+    assert png[:8] == PNG_MAGIC and len(png) > 1000 and f"]({paths['png'].name})" in markdown
+    return result, markdown
+
+
+def md_rows(markdown: str, first_cell: str) -> list[list[str]]:
+    return [[c.strip() for c in line.strip("|").split("|")] for line in markdown.splitlines()
+            if line.startswith(f"| {first_cell} |")]
+
+
+def test_learning_quick(bench, tmp_path: Path) -> None:
+    learning = bench("learning")
+    paths = learning.main(["--quick", "--mask", "k24", "none", "--output", str(tmp_path)])
+    result, markdown = check_outputs(paths, "learning")
+    assert [(r["env"], r["mask"]) for r in result["rows"]] == [("3m", "k24"), ("3m", "none")]
+    for row in result["rows"]:
+        assert {"final_test_win_rate", "final_test_return", "to_50", "to_80", "to_90", "wall_s", "steps_per_s"} <= set(row)
+    for run in result["runs"]:
+        assert run["env_steps"] >= 2000 and run["curve"], run
+        assert {"env_steps", "test_win_rate", "test_return"} <= set(run["curve"][0])
+        assert (Path(run["run_dir"]) / "result.jsonl").is_file() and (Path(run["run_dir"]) / "checkpoint").is_dir()
+    assert len(md_rows(markdown, "3m")) == 4  # two summary rows, two run rows
+    assert "protoss_5_vs_5" not in markdown and result["target"]["env_steps"] == 500_000
+
+    again = learning.main(["--quick", "--mask", "k24", "--output", str(tmp_path)])  # finished runs are read, not rerun
+    assert json.loads(again["json"].read_text())["runs"][0]["wall_s"] == result["runs"][0]["wall_s"]
+
+
+def test_learning_refuses_flags_it_owns(bench) -> None:
+    learning = bench("learning")
+    with pytest.raises(SystemExit):
+        learning.parse_cli(["--quick", "--seed", "3"])
+    args, extra = learning.parse_cli(["--quick", "--mixer", "vdn", "--training.lr=1e-3"])
+    assert extra[-3:] == ["--mixer", "vdn", "--training.lr=1e-3"] and args.budget == learning.QUICK["budget"]
+
+
+def test_rollout_scaling_quick(bench, tmp_path: Path) -> None:
+    scaling = bench("rollout_scaling")
+    paths = scaling.main(["--quick", "--envs", "4", "--output", str(tmp_path)])
+    result, markdown = check_outputs(paths, "rollout_scaling")
+    assert [(r["runners"], r["envs_per_runner"]) for r in result["rows"]] == [(0, 4), (1, 4)]
+    for row in result["rows"]:
+        assert {"steps_per_s", "startup_s", "build_s", "first_sample_s", "cpus_per_runner", "load_1min"} <= set(row)
+    assert [cells[:2] for cells in md_rows(markdown, "0") + md_rows(markdown, "1")] == [["0", "4"], ["1", "4"]]
