@@ -1,8 +1,8 @@
 """Learner update cost of K-2:4 vs Kaleidoscope vs plain QMIX on identical synthetic batches.
 
 One update = what the K24QMix learner does per train batch: unroll the recurrent agent over T+1 steps for B
-sequences x n_agents (one mask sample per unroll), the same with the target agent (eval mode: cached argmax
-masks), QMIX mixer and target mixer, double-Q TD(lambda) targets, TD loss + adaptive-coefficient diversity loss,
+sequences x n_agents (a Gumbel mask draw per step), the same with the target agent (``target_copy``: it samples
+masks too, without moving the EMA), QMIX mixer and target mixer, double-Q TD(lambda) targets, TD loss + adaptive-coefficient diversity loss,
 backward, grad clipping, Adam step. It is rebuilt here in pure torch from the package's own pieces (the module's
 ``unroll``, ``lambda_returns``, ``RecurrentAgent``, ``QMixer``) so it runs without an RLlib learner; RLlib's
 per-update bookkeeping (metrics, connectors) is not included. The guide claims K-2:4 costs 0.9-1.0x
@@ -101,7 +101,7 @@ def build_update(
     mixer = QMixer(s.n_agents, s.state_dim)
     agent.to(device).set_temperature(1.0)
     mixer.to(device)
-    target_agent, target_mixer = _frozen_copy(agent), _frozen_copy(mixer)
+    target_agent, target_mixer = agent.target_copy(), _frozen_copy(mixer)
     params = [*agent.parameters(), *mixer.parameters()]
     optimizer = torch.optim.Adam(params, lr=5e-4)
     coefficient = AdaptiveCoefficient(div_coef=0.1, deque_len=100)

@@ -138,20 +138,11 @@ class K24QMixModule(TorchRLModule, TargetNetworkAPI, InferenceOnlyAPI):
     # ----- target networks (TargetNetworkAPI) ------------------------------------------------------------
 
     def make_target_networks(self) -> None:
-        """Target copies of the agent and mixer.
-
-        The target agent samples masks like the online agent does in training (Gumbel at the current
-        temperature) but never moves the activation EMA. Bootstrapping from the argmax-mask network instead,
-        a configuration the TD loss never trains while the temperature is high, made Q-values diverge.
-        """
+        """Target copies of the agent (see ``RecurrentAgent.target_copy``) and the mixer."""
         import copy
 
-        setattr(self, _TARGET_AGENT, copy.deepcopy(self.agent))
-        setattr(self, _TARGET_MIXER, copy.deepcopy(self.mixer))
-        for layer in self.target_agent.masked_layers():
-            layer.observe_inputs = False
-        for net in (self.target_agent, self.target_mixer):
-            net.requires_grad_(False)
+        setattr(self, _TARGET_AGENT, self.agent.target_copy())
+        setattr(self, _TARGET_MIXER, copy.deepcopy(self.mixer).requires_grad_(False))
 
     @property
     def target_agent(self) -> RecurrentAgent:

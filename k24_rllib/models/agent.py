@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
@@ -72,6 +73,15 @@ class RecurrentAgent(nn.Module):
             for layer in self.masked_layers():
                 stack.enter_context(layer.unroll())
             yield
+
+    def target_copy(self) -> RecurrentAgent:
+        """A frozen copy for TD targets: it samples masks like this agent does in training, but never moves
+        the activation EMA (bootstrapping from argmax masks, which training does not fit while the
+        temperature is high, made Q-values diverge)."""
+        target = copy.deepcopy(self).requires_grad_(False)
+        for layer in target.masked_layers():
+            layer.observe_inputs = False
+        return target
 
     def masked_layers(self) -> list[nn.Module]:
         """fc1..fc4 when masked, else empty."""
