@@ -61,9 +61,8 @@ class PatternOverlapLoss(DiversityLoss):
 
     The chance two masks pick the same pattern; 1/P for uniform distributions (1/6 for 2:4). It keeps the
     gradient of ``pattern_probs()`` so it actually moves alpha (the public attempt detached it). Like
-    Kaleidoscope's loss it sees the shared weight W detached: diversity shapes the masks, not W. (With W
-    attached, the adaptive coefficient, which grows with the TD loss, fed |W| growth back into the TD loss
-    and Q-values diverged on the coordination game.)
+    Kaleidoscope's loss it sees the shared weight W detached: diversity shapes the masks, while W is left to
+    the TD loss (the adaptive coefficient grows with the TD loss, and its pull should not act on W).
     """
 
     normalise = True

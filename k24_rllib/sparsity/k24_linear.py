@@ -101,13 +101,13 @@ class K24Linear(MaskedLinearBase):
         batch_mean = F.pad(rows.detach().abs().mean(dim=0), (0, self.padded_in - self.in_features))
         self.ema.mul_(self.ema_momentum).add_(batch_mean, alpha=1.0 - self.ema_momentum)
 
-    def _unroll_state(self) -> None:
-        """Nothing is reused across an unroll: logits follow the EMA step by step, as in pymarl's per-step
-        agent forward (holding them for the unroll measurably stalled learning on the coordination game)."""
-        return None
+    def _unroll_state(self) -> torch.Tensor:
+        """The pattern logits, derived once per unroll; every step still draws its own Gumbel sample."""
+        return self.pattern_logits()
 
     def _sample_weights(self) -> torch.Tensor:
-        choice = F.gumbel_softmax(self.pattern_logits(), tau=float(self.temperature), hard=True, dim=-1)
+        logits = self._held if self._held is not None else self.pattern_logits()
+        choice = F.gumbel_softmax(logits, tau=float(self.temperature), hard=True, dim=-1)
         return self.weight * self._masks_from_choice(choice)[..., : self.in_features]
 
     def extra_repr(self) -> str:

@@ -64,9 +64,8 @@ class MaskedLinearBase(nn.Module):
         """Training forwards inside the block reuse ``_unroll_state()``, computed once on entry.
 
         A recurrent unroll calls the layer once per timestep and the parameters do not change within it, so
-        deterministic masks (Kaleidoscope's) are computed once. K-2:4 reuses nothing: every step draws a fresh
-        Gumbel sample from logits that follow the EMA (one draw per unroll, shared by the whole batch, stalled
-        learning on the coordination game).
+        what derives from them alone is computed once: Kaleidoscope's masked weights, K-2:4's pattern logits.
+        K-2:4 still draws a fresh Gumbel sample at every step, as pymarl's per-step agent forward does.
         """
         self._held = self._unroll_state() if self.training else None
         try:

@@ -72,14 +72,18 @@ def test_train_mode_is_stochastic():
     assert not torch.equal(forward_weights(layer, 0), forward_weights(layer, 0))
 
 
-def test_unroll_draws_a_fresh_mask_every_step_and_tracks_the_ema():
+def test_unroll_reuses_the_logits_but_draws_a_fresh_mask_every_step(monkeypatch):
     torch.manual_seed(2)
     layer = K24Linear(16, 8, n_masks=1)
     layer.set_temperature(5.0)
+    calls = []
+    original = K24Linear.pattern_logits
+    monkeypatch.setattr(K24Linear, "pattern_logits", lambda self, *a: calls.append(1) or original(self, *a))
     with layer.unroll():
         ema_before = layer.ema.clone()
         first, second = forward_weights(layer, 0), forward_weights(layer, 0)
         assert not torch.equal(layer.ema, ema_before)  # every step still updates the activation EMA
+    assert len(calls) == 1  # the logits were derived once for the whole unroll
     assert not torch.equal(first, second)  # every step draws its own mask
     assert exactly_nm(first, 2, 4) and exactly_nm(second, 2, 4)
 
