@@ -162,6 +162,7 @@ def summarise_run(env: str, mask: str, seed: int, run_dir: Path, eval_every: int
     points = curve(rows, eval_every)
     last = points[-1] if points else {}
     train_s = rows[-1]["time_total_s"]  # RLlib's sum of iteration times: training + evaluation, no build
+    updates = [row["timers/learner_update_timer"] for row in rows if row.get("timers/learner_update_timer")]
     return {
         "env": env, "mask": mask, "seed": seed, "run_dir": str(run_dir),
         "env_steps": int(rows[-1]["env_steps"]), "iterations": len(rows),
@@ -172,6 +173,8 @@ def summarise_run(env: str, mask: str, seed: int, run_dir: Path, eval_every: int
         "reached": {str(t): first_reaching(points, t) for t in THRESHOLDS} if ENVS[env].has_win_rate else None,
         "wall_s": record["wall_s"], "train_s": round(train_s, 1),
         "steps_per_s": round(rows[-1]["env_steps"] / train_s, 1),
+        # RLlib's smoothed time of one learner update (one train batch), median over the run's iterations
+        "update_s": round(statistics.median(updates), 3) if updates else None,
         "load_1min_start": record["load_1min_start"], "load_1min_end": record["load_1min_end"],
         "curve": points,
     }
@@ -207,6 +210,7 @@ def summary_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "mask_agreement": _median([r["mask_agreement"] for r in group]),
                 "wall_s": _median([r["wall_s"] for r in group]),
                 "steps_per_s": _median([r["steps_per_s"] for r in group]),
+                "update_s": _median([r["update_s"] for r in group]),
             }
             row["final_test_win_rates_cell"] = ", ".join("-" if v is None else f"{v:.2f}" for v in row[
                 "final_test_win_rates"])
@@ -238,7 +242,8 @@ def findings(rows: list[dict[str, Any]], runs: list[dict[str, Any]], eval_episod
                                                            group["kalei"]["mask_agreement"]):
             lines.append(
                 f"{env}: final mask agreement between agents (share of weight positions kept/pruned alike; lower = "
-                f"more diverse): k24 {group['k24']['mask_agreement']:.3f}, kalei {group['kalei']['mask_agreement']:.3f}.")
+                f"more diverse): k24 {group['k24']['mask_agreement']:.3f}, "
+                f"kalei {group['kalei']['mask_agreement']:.3f}.")
         env_runs = [r for r in runs if r["env"] == env and r["reached"] is not None]
         if env_runs and not any(r["reached"]["0.9"] for r in env_runs):
             lines.append(f"{env}: no run reached 90% greedy test win rate within its {budget:,}-step budget; nothing "
@@ -251,6 +256,14 @@ def findings(rows: list[dict[str, Any]], runs: list[dict[str, Any]], eval_episod
             + ", ".join(f"{r['mask']} {r['steps_per_s']:.0f}" for r in group)
             + f" env-steps/s (median over seeds), 1-minute load average {min(loads):.1f}-{max(loads):.1f} on "
             f"{os.cpu_count()} cores (shared machine: other jobs slow every rate).")
+    for env in dict.fromkeys(r["env"] for r in rows):
+        group = {r["mask"]: r for r in rows if r["env"] == env}
+        if {"k24", "kalei"} <= group.keys() and group["k24"]["update_s"] and group["kalei"]["update_s"]:
+            lines.append(
+                f"{env}: one learner update in the RLlib learner took " + ", ".join(
+                    f"{m} {r['update_s']:.2f} s" for m, r in group.items() if r["update_s"])
+                + f" (median over seeds); K-2:4 / Kaleidoscope = "
+                f"{group['k24']['update_s'] / group['kalei']['update_s']:.2f}x (the guide claims 0.9-1.0x).")
     target = [r for r in runs if r["env"] == TARGET["env"] and r["mask"] == TARGET["mask"]]
     if target:
         rate = statistics.median(r["steps_per_s"] for r in target)
@@ -347,11 +360,11 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
         "final_test_return": "final test return", "final_train_win_rate": "train win (last 100 ep.)",
         "mask_agreement": "mask agreement",
         "to_50": "steps to 50% win", "to_80": "steps to 80% win", "to_90": "steps to 90% win",
-        "wall_s": "wall s / run", "steps_per_s": "env-steps/s",
+        "wall_s": "wall s / run", "steps_per_s": "env-steps/s", "update_s": "s / learner update",
     }
     run_columns = {"env": "env", "mask": "mask", "seed": "seed", "env_steps": "env steps",
                    "final_test_win_rate": "final test win", "final_test_return": "final test return",
-                   "wall_s": "wall s", "train_s": "train s", "steps_per_s": "env-steps/s",
+                   "wall_s": "wall s", "train_s": "train s", "steps_per_s": "env-steps/s", "update_s": "s / update",
                    "load_1min_end": "load avg (end)"}
     note = (f"Greedy test = {args.eval_episodes} explore=False episodes every {args.eval_every} iterations; final = "
             "each run's last evaluation; medians over seeds. 'steps to X% win' = first evaluation at or above X "

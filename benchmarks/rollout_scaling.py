@@ -2,12 +2,13 @@
 
 Each setting builds the K24QMix algorithm exactly as ``examples/train_smac.py --num-workers R
 --envs-per-worker E`` would (``experiment.build_config``: fractional ``num_cpus_per_env_runner`` so 8 runners fit
-on 2 cores), then times only sampling: every runner calls ``sample(num_timesteps=N)`` with the exploring K-2:4
+on 2 cores), then times only sampling: every runner calls ``sample(num_timesteps=N / R)`` with the exploring K-2:4
 module at once (``foreach_env_runner``), no replay, no learner update, no weight sync. Startup (building the
 algorithm and the first sample, where each runner process imports JAX and compiles the SMAX step) is reported
 apart and excluded from the rates. ``R = 0`` samples on the driver's local EnvRunner.
 
-    python benchmarks/rollout_scaling.py            # runners 0 1 2 4 8 x envs 1 4 16 on SMAX 3m, ~15 min on 2 cores
+    python benchmarks/rollout_scaling.py            # runners 0 1 2 4 8 x envs 1 4 16 on SMAX 3m: ~40 min on
+                                                    # 2 busy cores (8 runners take 4-6 min just to start)
     python benchmarks/rollout_scaling.py --quick    # runners 0 1 x envs 1 4, one short round (for tests)
 """
 
@@ -195,7 +196,8 @@ def parse_cli(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--map", default="3m", help="SMAX map (default 3m)")
     parser.add_argument("--runners", type=int, nargs="+", default=None, help=f"EnvRunner counts (default {RUNNERS})")
     parser.add_argument("--envs", type=int, nargs="+", default=None, help=f"envs per runner (default {ENVS})")
-    parser.add_argument("--steps", type=int, default=None, help=f"env steps per round, split over the runners ({FULL['steps']})")
+    parser.add_argument("--steps", type=int, default=None,
+                        help=f"env steps per round, split over the runners ({FULL['steps']})")
     parser.add_argument("--rounds", type=int, default=None, help=f"timed rounds per setting ({FULL['rounds']})")
     parser.add_argument("--num-cpus", type=int, default=None, help="CPUs for ray.init (default: all cores)")
     return parser.parse_args(argv)

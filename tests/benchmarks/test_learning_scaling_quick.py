@@ -38,7 +38,8 @@ def check_outputs(paths: dict[str, Path], name: str) -> tuple[dict, str]:
     assert result["meta"]["command"].startswith(f"python benchmarks/{name}.py --quick")
     assert result["meta"]["machine"]["cpu_count"] >= 1 and "load_average_1min" in result["meta"]["machine"]
     markdown = paths["md"].read_text()
-    assert markdown.startswith("# ") and "Machine: " in markdown and f"Command: `python benchmarks/{name}.py" in markdown
+    assert markdown.startswith("# ") and "Machine: " in markdown
+    assert f"Command: `python benchmarks/{name}.py --quick" in markdown
     png = paths["png"].read_bytes()
     assert png[:8] == PNG_MAGIC and len(png) > 1000 and f"]({paths['png'].name})" in markdown
     return result, markdown
@@ -55,7 +56,8 @@ def test_learning_quick(bench, tmp_path: Path) -> None:
     result, markdown = check_outputs(paths, "learning")
     assert [(r["env"], r["mask"]) for r in result["rows"]] == [("3m", "k24"), ("3m", "none")]
     for row in result["rows"]:
-        assert {"final_test_win_rate", "final_test_return", "to_50", "to_80", "to_90", "wall_s", "steps_per_s"} <= set(row)
+        assert {"final_test_win_rate", "final_test_return", "to_50", "to_80", "to_90", "wall_s", "steps_per_s",
+                "update_s", "mask_agreement"} <= set(row)
     for run in result["runs"]:
         assert run["env_steps"] >= 2000 and run["curve"], run
         assert {"env_steps", "test_win_rate", "test_return"} <= set(run["curve"][0])
