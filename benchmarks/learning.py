@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import Table, add_common_args, run_meta, save_figure, set_threads, write_results
+from common import Table, add_common_args, machine_info, run_meta, save_figure, set_threads, write_results
 from matplotlib.figure import Figure
 
 from k24_rllib.cli import CliError, build_parser, parse_args
@@ -102,15 +102,16 @@ def warm_up_env(config: Any) -> None:
 
 
 def train_run(argv: list[str], family: str, run_dir: Path) -> dict[str, Any]:
-    """One training run through the CLI's own path; returns its wall time and the load around it."""
+    """One training run through the CLI's own path; returns its wall time, the load around it and the git
+    revision it trained with (a long benchmark may outlive the checkout's HEAD, so the summary's own is not it)."""
     args = parse_args(build_parser("learning benchmark run", family, ""), argv)
     config = build_config(args)
     prepare_output(args.output, False, "")
     warm_up_env(config)
-    load_start, start = os.getloadavg()[0], time.time()
+    git, load_start, start = machine_info()["git"], os.getloadavg()[0], time.time()
     train(config, run_dir, False, 0, quiet=True)
-    record = {"argv": argv, "wall_s": round(time.time() - start, 1), "load_1min_start": round(load_start, 2),
-              "load_1min_end": round(os.getloadavg()[0], 2)}
+    record = {"argv": argv, "git": git, "wall_s": round(time.time() - start, 1),
+              "load_1min_start": round(load_start, 2), "load_1min_end": round(os.getloadavg()[0], 2)}
     (run_dir / "benchmark_run.json").write_text(json.dumps(record, indent=2) + "\n")
     return record
 
@@ -176,7 +177,7 @@ def summarise_run(env: str, mask: str, seed: int, run_dir: Path, eval_every: int
         # RLlib's smoothed time of one learner update (one train batch), median over the run's iterations
         "update_s": round(statistics.median(updates), 3) if updates else None,
         "load_1min_start": record["load_1min_start"], "load_1min_end": record["load_1min_end"],
-        "curve": points,
+        "git": record.get("git"), "curve": points,
     }
 
 
@@ -365,7 +366,7 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
     run_columns = {"env": "env", "mask": "mask", "seed": "seed", "env_steps": "env steps",
                    "final_test_win_rate": "final test win", "final_test_return": "final test return",
                    "wall_s": "wall s", "train_s": "train s", "steps_per_s": "env-steps/s", "update_s": "s / update",
-                   "load_1min_end": "load avg (end)"}
+                   "load_1min_end": "load avg (end)", "git": "git (trained)"}
     note = (f"Greedy test = {args.eval_episodes} explore=False episodes every {args.eval_every} iterations; final = "
             "each run's last evaluation; medians over seeds. 'steps to X% win' = first evaluation at or above X "
             "(median when every seed got there). Mask agreement = mean over agent (or unit-type) pairs of the share "
