@@ -8,6 +8,7 @@ from ray.rllib.algorithms.algorithm_config import NotProvided
 from ray.rllib.algorithms.dqn import DQNConfig
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
+from k24_rllib.algorithm.episode_buffer import TeamEpisodeBuffer
 from k24_rllib.sparsity import K24Args, KaleiArgs
 
 MASKS = ("k24", "kalei", "none")
@@ -63,7 +64,7 @@ class K24QMixConfig(DQNConfig):
         self.train_batch_size_per_learner = 1024
         self.training_intensity = 32.0
         self.num_steps_sampled_before_learning_starts = 2000
-        self.replay_buffer_config = {"type": "EpisodeReplayBuffer", "capacity": 200_000}
+        self.replay_buffer_config = {"type": TeamEpisodeBuffer, "capacity": 200_000}
         self.rollout_fragment_length = 64
         self.callbacks_class = _default_callbacks()
         self.min_sample_timesteps_per_iteration = 1000

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import tree
 from ray.rllib.algorithms.dqn.torch.dqn_torch_learner import DQNTorchLearner
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.apis import TargetNetworkAPI
@@ -29,7 +28,8 @@ class K24QMixLearner(DQNTorchLearner):
     """Loss = loss_td + div_coef * div_loss; temperature, epsilon and resets follow the env-step counter.
 
     Losses are logged as means over an iteration's updates; schedule values and mask statistics as the latest
-    item (``reduce="item"``), so a result shows the state the EnvRunners were last synced with.
+    value (``window=1``; with several learners, the mean of their latest), so a result shows the state the
+    EnvRunners were last synced with.
     """
 
     @classmethod
@@ -54,8 +54,7 @@ class K24QMixLearner(DQNTorchLearner):
             )
 
     def _uncompiled_update(self, batch: dict[str, Any], **kwargs: Any) -> Any:
-        """Trims right-padding shared by the whole batch, then updates (under bf16 autocast if asked, on CUDA)."""
-        batch = {mid: trim_padding(module_batch) for mid, module_batch in batch.items()}
+        """An update on whole-episode batches (``TeamEpisodeBuffer``), under bf16 autocast if asked, on CUDA."""
         if self.config.mixed_precision and self._device.type == "cuda":
             with torch.autocast("cuda", dtype=torch.bfloat16):
                 return super()._uncompiled_update(batch, **kwargs)
@@ -73,28 +72,26 @@ class K24QMixLearner(DQNTorchLearner):
             stats = controller.on_step(t_env, optimizer)
             stats["epsilon"] = float(module.epsilon)
             stats["t_env"] = float(t_env)  # the env step these schedule values belong to
-            self.metrics.log_dict(stats, key=module_id, reduce="item")
+            self.metrics.log_dict(stats, key=module_id, window=1)
 
     def compute_loss_for_module(
         self, *, module_id: ModuleID, config: Any, batch: dict[str, Any], fwd_out: dict[str, Any]
     ) -> torch.Tensor:
         module: K24QMixModule = self.module[module_id].unwrapped()
-        ext = fwd_out["obs_ext"]
+        obs = batch[Columns.OBS]  # every observation of the episodes: [B, T + 1, ...]
         q = fwd_out["q"]  # [B, T + 1, n_agents, n_actions]
         valid = batch[Columns.LOSS_MASK].float()
-        if config.burn_in_len > 0:
-            valid[:, : config.burn_in_len] = 0.0
         actions = batch[Columns.ACTIONS].long()
         q_taken = q[:, :-1].gather(-1, actions.unsqueeze(-1)).squeeze(-1)
-        q_tot = module.mixer(q_taken, ext["state"][:, :-1])
+        q_tot = module.mixer(q_taken, obs["state"][:, :-1])
 
         with torch.no_grad():
-            target_q = module.forward_target({"obs_ext": ext, Columns.STATE_IN: batch[Columns.STATE_IN]})["q"]
-            available = ext["action_mask"][:, 1:] > 0
+            target_q = module.forward_target(batch)["q"]
+            available = obs["action_mask"][:, 1:] > 0
             chooser = q[:, 1:].detach() if config.double_q else target_q[:, 1:]
             best = chooser.masked_fill(~available, float("-inf")).argmax(dim=-1, keepdim=True)
             next_q = target_q[:, 1:].gather(-1, best).squeeze(-1)
-            next_q_tot = module.target_mixer(next_q, ext["state"][:, 1:])
+            next_q_tot = module.target_mixer(next_q, obs["state"][:, 1:])
             targets = lambda_returns(
                 batch[Columns.REWARDS].float(),
                 batch[Columns.TERMINATEDS].float(),
@@ -129,7 +126,7 @@ class K24QMixLearner(DQNTorchLearner):
         super().after_gradient_based_update(timesteps=timesteps)
         for module_id in self.controllers:
             agent = self.module[module_id].unwrapped().agent
-            self.metrics.log_dict(mask_metrics(agent), key=module_id, reduce="item")
+            self.metrics.log_dict(mask_metrics(agent), key=module_id, window=1)
 
     def get_state(self, *args, **kwargs) -> dict[str, Any]:
         state = super().get_state(*args, **kwargs)
@@ -140,25 +137,6 @@ class K24QMixLearner(DQNTorchLearner):
         super().set_state(state)
         for module_id, controller_state in state.get(_CONTROLLERS, {}).items():
             self.controllers[module_id].load_state_dict(controller_state)
-
-
-def trim_padding(batch: dict[str, Any]) -> dict[str, Any]:
-    """Cuts every [B, T, ...] column to the longest valid sequence in the batch.
-
-    RLlib pads each sequence to ``max_seq_len``; episodes are often much shorter, and the recurrent unroll's
-    cost grows with T. ``STATE_IN`` ([B, ...], the state at the sequence start) is left alone.
-    """
-    valid = batch[Columns.LOSS_MASK]
-    padded, longest = valid.shape[1], max(int(valid.sum(dim=1).max()), 1)
-    if longest == padded:
-        return batch
-
-    def trim(x: torch.Tensor) -> torch.Tensor:
-        return x[:, :longest] if x.dim() >= 2 and x.shape[1] == padded else x
-
-    return {
-        key: value if key == Columns.STATE_IN else tree.map_structure(trim, value) for key, value in batch.items()
-    }
 
 
 def epsilon_at(schedule: list[tuple[int, float]] | float, t_env: int) -> float:

@@ -45,13 +45,15 @@ class K24QMixModule(TorchRLModule, TargetNetworkAPI, InferenceOnlyAPI):
         slice_ = cfg.get("unit_type_slice")
         self.unit_type_slice = tuple(slice_) if slice_ is not None else None
         n_masks = int(cfg["n_unit_types"]) if self.unit_type_slice is not None else self.n_agents
+        k24_args = K24Args.from_dict(cfg.get("K24_args"))
+        self.per_step_masks = k24_args.mask_sample == "step"
         self.agent = RecurrentAgent(
             obs_dim=obs_dim + (self.n_agents if self.obs_agent_id else 0),
             n_actions=self.n_actions,
             n_masks=n_masks,
             hidden_dim=int(cfg.get("hidden_dim", 64)),
             mask=cfg.get("mask", "k24"),
-            k24_args=K24Args.from_dict(cfg.get("K24_args")),
+            k24_args=k24_args,
             kalei_args=KaleiArgs.from_dict(cfg.get("kalei_args")),
         )
         self.register_buffer("epsilon", torch.tensor(1.0))
@@ -72,39 +74,23 @@ class K24QMixModule(TorchRLModule, TargetNetworkAPI, InferenceOnlyAPI):
     def is_stateful(self) -> bool:
         return True
 
-    # ----- the agent network over a [B, T] batch ----------------------------------------------------------
+    # ----- the agent network -----------------------------------------------------------------------------
 
-    def _agent_inputs(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Agent inputs (obs plus optional one-hot id) and mask ids for obs [..., n_agents, obs_dim]."""
+    def _agent_inputs(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Agent inputs (obs plus optional one-hot id) and mask ids (None: one mask per agent)."""
         mask_ids = mask_ids_for(obs, self.unit_type_slice)
         if self.obs_agent_id:
             eye = torch.eye(self.n_agents, device=obs.device, dtype=obs.dtype)
             obs = torch.cat([obs, eye.expand(*obs.shape[:-1], self.n_agents)], dim=-1)
         return obs, mask_ids
 
-    @staticmethod
-    def unroll(
-        agent: RecurrentAgent, obs: torch.Tensor, mask_ids: torch.Tensor, h0: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Runs ``agent`` over obs [B, T, n, d] from h0 [B, n, H]; returns Q [B, T, n, A] and hiddens [B, T, n, H].
-
-        In training mode the pattern logits are computed once for the unroll and every step draws fresh
-        Gumbel noise (see ``RecurrentAgent.unroll_masks``).
-        """
-        qs, hs, h = [], [], h0
-        with agent.unroll_masks():
-            for t in range(obs.shape[1]):
-                q, h = agent(obs[:, t], h, mask_ids[:, t])
-                qs.append(q)
-                hs.append(h)
-        return torch.stack(qs, dim=1), torch.stack(hs, dim=1)
-
     @torch.no_grad()
     def _act(self, batch: dict[str, Any], explore: bool) -> dict[str, Any]:
+        """One env step for a [B, 1] batch: the single-step agent path with the cached argmax masks."""
         obs = batch[Columns.OBS]
-        inputs, mask_ids = self._agent_inputs(obs["obs"])
-        q, hs = self.unroll(self.agent, inputs, mask_ids, batch[Columns.STATE_IN][HIDDEN])
-        available = obs["action_mask"] > 0
+        inputs, mask_ids = self._agent_inputs(obs["obs"][:, -1])
+        q, hidden = self.agent(inputs, batch[Columns.STATE_IN][HIDDEN], mask_ids)
+        available = obs["action_mask"][:, -1] > 0
         greedy = q.masked_fill(~available, float("-inf")).argmax(dim=-1)
         actions = greedy
         if explore:
@@ -113,7 +99,7 @@ class K24QMixModule(TorchRLModule, TargetNetworkAPI, InferenceOnlyAPI):
             ).reshape(greedy.shape)
             take_random = torch.rand(greedy.shape, device=greedy.device) < self.epsilon
             actions = torch.where(take_random, random_actions, greedy)
-        return {Columns.ACTIONS: actions, Columns.STATE_OUT: {HIDDEN: hs[:, -1]}}
+        return {Columns.ACTIONS: actions.unsqueeze(1), Columns.STATE_OUT: {HIDDEN: hidden}}
 
     def _forward_inference(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
         return self._act(batch, explore=False)
@@ -122,18 +108,19 @@ class K24QMixModule(TorchRLModule, TargetNetworkAPI, InferenceOnlyAPI):
         return self._act(batch, explore=True)
 
     def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
-        """Online Q-values over the sequence extended by its final next observation (see ``extend_sequence``).
+        """Online Q-values [B, T + 1, n, A] over whole episodes: ``q[:, t]`` is Q(o_t) for t = 0..T."""
+        return {"q": self.q_values(self.agent, batch[Columns.OBS], observed_steps(batch[Columns.LOSS_MASK]))}
 
-        ``q[:, t]`` is Q(o_t) and ``q[:, t + 1]`` is Q(o_{t+1}) for every valid t, as in pymarl's single unroll.
+    def q_values(
+        self, agent: RecurrentAgent, obs: dict[str, torch.Tensor], observed: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Q-values [B, T + 1, n, A] of ``agent`` (online or target) unrolled from a zero state over episodes.
+
+        ``observed`` [B, T + 1] marks real observations (padding stays out of the masks' input statistics).
         """
-        ext = extend_sequence(batch[Columns.OBS], batch[Columns.NEXT_OBS], batch[Columns.LOSS_MASK])
-        q = self.q_values(self.agent, ext, batch[Columns.STATE_IN][HIDDEN])
-        return {"q": q, "obs_ext": ext}
-
-    def q_values(self, agent: RecurrentAgent, obs: dict[str, torch.Tensor], h0: torch.Tensor) -> torch.Tensor:
-        """Q-values [B, T, n, A] of ``agent`` (online or target) over a team-observation sequence."""
         inputs, mask_ids = self._agent_inputs(obs["obs"])
-        return self.unroll(agent, inputs, mask_ids, h0)[0]
+        h0 = agent.initial_state(inputs.shape[0], self.n_agents)
+        return agent.unroll(inputs, h0, mask_ids, observed, per_step=self.per_step_masks)[0]
 
     # ----- target networks (TargetNetworkAPI) ------------------------------------------------------------
 
@@ -156,29 +143,17 @@ class K24QMixModule(TorchRLModule, TargetNetworkAPI, InferenceOnlyAPI):
         return [(self.agent, self.target_agent), (self.mixer, self.target_mixer)]
 
     def forward_target(self, batch: dict[str, Any]) -> dict[str, Any]:
-        """Target-network Q-values over the extended sequence that ``_forward_train`` returned."""
+        """Target-network Q-values [B, T + 1, n, A] over the train batch's episodes (no autograd)."""
         with torch.no_grad():
-            return {"q": self.q_values(self.target_agent, batch["obs_ext"], batch[Columns.STATE_IN][HIDDEN])}
+            observed = observed_steps(batch[Columns.LOSS_MASK])
+            return {"q": self.q_values(self.target_agent, batch[Columns.OBS], observed)}
 
     def get_non_inference_attributes(self) -> list[str]:
         return ["mixer", _TARGET_AGENT, _TARGET_MIXER]
 
 
-def extend_sequence(
-    obs: dict[str, torch.Tensor], next_obs: dict[str, torch.Tensor], loss_mask: torch.Tensor
-) -> dict[str, torch.Tensor]:
-    """Appends each row's final next observation after its last valid step: [B, T] -> [B, T + 1].
-
-    Sequences are right-padded, so row b has ``L_b = loss_mask[b].sum()`` valid steps and its bootstrap
-    observation ``next_obs[b, L_b - 1]`` goes to position ``L_b``. One unroll over the result then gives
-    Q(o_t) and Q(o_{t+1}) for every valid t, with the hidden state carried through, as pymarl does.
-    """
-    lengths = loss_mask.long().sum(dim=1).clamp(min=1)
-    rows = torch.arange(loss_mask.shape[0], device=loss_mask.device)
-
-    def extend(x: torch.Tensor, nx: torch.Tensor) -> torch.Tensor:
-        out = torch.cat([x, torch.zeros_like(x[:, :1])], dim=1)
-        out[rows, lengths] = nx[rows, lengths - 1]
-        return out
-
-    return {key: extend(obs[key], next_obs[key]) for key in obs}
+def observed_steps(loss_mask: torch.Tensor) -> torch.Tensor:
+    """[B, T] valid steps -> [B, T + 1] real observations: every valid step's and the one after the last."""
+    valid = loss_mask.bool()
+    pad = torch.zeros_like(valid[:, :1])
+    return torch.cat([valid, pad], dim=1) | torch.cat([pad, valid], dim=1)

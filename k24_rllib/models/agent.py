@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from k24_rllib.models.layers import make_layer
 from k24_rllib.sparsity.args import K24Args, KaleiArgs
@@ -52,27 +50,90 @@ class RecurrentAgent(nn.Module):
         return self.fc1.weight.new_zeros(*batch_shape, self.hidden_dim)
 
     def forward(
-        self, obs: torch.Tensor, hidden: torch.Tensor, mask_ids: torch.Tensor
+        self, obs: torch.Tensor, hidden: torch.Tensor, mask_ids: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """obs [..., obs_dim], hidden [..., hidden_dim], mask_ids [...] -> (q [..., n_actions], hidden [..., hidden_dim])."""
-        lead = obs.shape[:-1]
-        x = obs.reshape(-1, self.obs_dim)
-        h = hidden.reshape(-1, self.hidden_dim)
-        ids = torch.broadcast_to(mask_ids, lead).reshape(-1)
-        x = F.relu(self.fc1(x, ids))
-        h = self.rnn(x, h)
-        x = F.relu(self.fc2(h, ids))
-        x = F.relu(self.fc3(x, ids))
-        q = self.fc4(x, ids)
-        return q.reshape(*lead, self.n_actions), h.reshape(*lead, self.hidden_dim)
+        """One step (acting): obs [..., n, obs_dim], hidden [..., n, hidden_dim] -> (q [..., n, A], hidden).
 
-    @contextmanager
-    def unroll_masks(self) -> Iterator[None]:
-        """For one sequence unroll: mask quantities are derived once, not at every step (``MaskedLinearBase.unroll``)."""
-        with ExitStack() as stack:
-            for layer in self.masked_layers():
-                stack.enter_context(layer.unroll())
-            yield
+        ``mask_ids`` [..., n] picks each agent's mask (per unit type); None: agent i uses mask i.
+        """
+        lead, n = obs.shape[:-2], obs.shape[-2]
+        x = obs.reshape(-1, n, self.obs_dim).transpose(0, 1).unsqueeze(2)  # [n, R, 1, d]
+        ids = None if mask_ids is None else _slots(torch.broadcast_to(mask_ids, obs.shape[:-1]).reshape(-1, n, 1))
+        x = F.relu(self.fc1.forward_slots(x, ids))
+        h = hidden.reshape(-1, n, self.hidden_dim).transpose(0, 1).reshape(-1, self.hidden_dim)
+        h = self.rnn(x.reshape(-1, self.hidden_dim), h).reshape(n, -1, 1, self.hidden_dim)
+        q = self._head(h, ids, None, False)
+        unslot = lambda y: y.squeeze(2).transpose(0, 1).reshape(*lead, n, y.shape[-1])  # noqa: E731
+        return unslot(q), unslot(h)
+
+    def unroll(
+        self,
+        obs: torch.Tensor,
+        h0: torch.Tensor,
+        mask_ids: torch.Tensor | None = None,
+        valid: torch.Tensor | None = None,
+        per_step: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A whole sequence (training): obs [B, T, n, d], h0 [B, n, H] -> (q [B, T, n, A], hiddens [B, T, n, H]).
+
+        fc1..fc4 run over all timesteps at once and the GRU is one fused call over time: only the GRU is
+        recurrent. ``mask_ids`` [B, T, n] as in ``forward``; ``valid`` [B, T] marks real timesteps (padding is
+        kept out of the input statistics); ``per_step`` draws a training mask per timestep, else one per call.
+        """
+        if valid is not None and not per_step:
+            return self._unroll_packed(obs, h0, mask_ids, valid)
+        b, t, n, _ = obs.shape
+        ids = None if mask_ids is None else mask_ids.permute(2, 0, 1)  # [n, B, T]
+        x = F.relu(self.fc1.forward_slots(obs.permute(2, 0, 1, 3), ids, valid, per_step))  # [n, B, T, H]
+        h = gru_sequence(self.rnn, x.reshape(n * b, t, self.hidden_dim), h0.transpose(0, 1).reshape(n * b, -1))
+        h = h.reshape(n, b, t, self.hidden_dim)
+        q = self._head(h, ids, valid, per_step)
+        return q.permute(1, 2, 0, 3), h.permute(1, 2, 0, 3)
+
+    def _unroll_packed(
+        self, obs: torch.Tensor, h0: torch.Tensor, mask_ids: torch.Tensor | None, valid: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``unroll`` on the real timesteps only (``valid`` is a prefix mask per row): no compute on padding.
+
+        Sequences are packed time-major (``pack_padded_sequence``); every layer sees [n, N, 1, d] (N real
+        timesteps) and the GRU runs on the packed rows of all n agents at once. Padding comes back as zeros.
+        """
+        b, t, n, _ = obs.shape
+        lengths = valid.sum(dim=1).cpu()
+        packed = pack_padded_sequence(obs, lengths, batch_first=True, enforce_sorted=False)
+        sizes = packed.batch_sizes  # real rows per timestep
+
+        def to_slots(data: torch.Tensor) -> torch.Tensor:  # [N, n, ...] -> [n, N, 1, ...]
+            return data.transpose(0, 1).unsqueeze(2)
+
+        def unpack(y: torch.Tensor) -> torch.Tensor:  # [n, N, 1, F] -> [B, T, n, F]
+            seq = PackedSequence(y.squeeze(2).transpose(0, 1), sizes, packed.sorted_indices, packed.unsorted_indices)
+            return pad_packed_sequence(seq, batch_first=True, total_length=t)[0]
+
+        ids = None
+        if mask_ids is not None:
+            ids = to_slots(pack_padded_sequence(mask_ids, lengths, batch_first=True, enforce_sorted=False).data)
+        x = F.relu(self.fc1.forward_slots(to_slots(packed.data), ids, step_sizes=sizes))
+        rows = x.squeeze(2).transpose(0, 1).reshape(-1, self.hidden_dim)  # [N * n, H], timestep-major
+        hx = h0[packed.sorted_indices].reshape(1, b * n, self.hidden_dim)
+        params = [self.rnn.weight_ih, self.rnn.weight_hh, self.rnn.bias_ih, self.rnn.bias_hh]
+        out, _ = torch._VF.gru(rows, sizes * n, hx, params, True, 1, 0.0, self.rnn.training, False)
+        h = to_slots(out.reshape(-1, n, self.hidden_dim))
+        q = self._head(h, ids, None, False, sizes)
+        return unpack(q), unpack(h)
+
+    def _head(
+        self,
+        h: torch.Tensor,
+        ids: torch.Tensor | None,
+        valid: torch.Tensor | None,
+        per_step: bool,
+        step_sizes: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """fc2 -> ReLU -> fc3 -> ReLU -> fc4 on GRU outputs in the slot layout [n, R, T, H]."""
+        x = F.relu(self.fc2.forward_slots(h, ids, valid, per_step, step_sizes))
+        x = F.relu(self.fc3.forward_slots(x, ids, valid, per_step, step_sizes))
+        return self.fc4.forward_slots(x, ids, valid, per_step, step_sizes)
 
     def target_copy(self) -> RecurrentAgent:
         """A frozen copy for TD targets: it samples masks like this agent does in training, but never moves
@@ -118,14 +179,29 @@ class RecurrentAgent(nn.Module):
         return sparsities(self.masked_layers())
 
 
-def mask_ids_for(obs: torch.Tensor, unit_type_slice: tuple[int, int] | None = None) -> torch.Tensor:
-    """Mask id of every agent: its index (one mask per agent), or its unit type read from one-hot obs bits.
+def _slots(ids: torch.Tensor) -> torch.Tensor:
+    """Mask ids [R, n, T] -> the slot layout [n, R, T]."""
+    return ids.transpose(0, 1)
 
-    obs [..., n_agents, obs_dim] -> LongTensor [..., n_agents]. Dead agents (all-zero type bits) get id 0.
+
+def gru_sequence(cell: nn.GRUCell, x: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+    """``cell`` run over x [N, T, H_in] from h0 [N, H] in one fused call -> hiddens [N, T, H].
+
+    Computes what a loop of ``cell`` steps computes (a test checks it), with the GRUCell's own parameters,
+    so checkpoints keep the GRUCell layout. ``torch._VF.gru`` is the kernel ``nn.GRU`` itself calls.
+    """
+    params = [cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh]
+    out, _ = torch._VF.gru(x, h0.unsqueeze(0), params, True, 1, 0.0, cell.training, False, True)
+    return out
+
+
+def mask_ids_for(obs: torch.Tensor, unit_type_slice: tuple[int, int] | None = None) -> torch.Tensor | None:
+    """Mask id of every agent from its observation: None for one mask per agent (agent i uses mask i), or
+    its unit type read from one-hot obs bits: obs [..., n_agents, obs_dim] -> LongTensor [..., n_agents].
+    Dead agents (all-zero type bits) get id 0.
     """
     if unit_type_slice is None:
-        ids = torch.arange(obs.shape[-2], device=obs.device)
-        return ids.expand(obs.shape[:-1])
+        return None
     bits = obs[..., unit_type_slice[0] : unit_type_slice[1]]
     alive = bits.abs().sum(dim=-1) > 0
     return torch.where(alive, bits.argmax(dim=-1), torch.zeros_like(alive, dtype=torch.long))

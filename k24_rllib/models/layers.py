@@ -13,9 +13,20 @@ MASK_KINDS = ("k24", "kalei", "none")
 
 
 class SharedLinear(nn.Linear):
-    """nn.Linear with the masked layers' ``forward(x, mask_ids)`` face; ids are ignored (plain parameter sharing)."""
+    """nn.Linear with the masked layers' faces; mask ids are ignored (plain parameter sharing)."""
 
     def forward(self, x: torch.Tensor, mask_ids: torch.Tensor | None = None) -> torch.Tensor:
+        return super().forward(x)
+
+    def forward_slots(
+        self,
+        x: torch.Tensor,
+        mask_ids: torch.Tensor | None = None,
+        valid: torch.Tensor | None = None,
+        per_step: bool = False,
+        step_sizes: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """x [S, R, T, in] -> [S, R, T, out], like ``MaskedLinearBase.forward_slots``."""
         return super().forward(x)
 
 

@@ -13,6 +13,9 @@ from typing import Any, ClassVar, TypeVar
 
 _A = TypeVar("_A", bound="_ArgsMixin")
 
+# How a training unroll samples K-2:4 masks: one Gumbel draw per sequence batch, or one per timestep.
+MASK_SAMPLES = ("sequence", "step")
+
 # field annotation -> accepted Python types (int passes for float; bool, an int subclass, never passes for a number)
 _TYPES: dict[str, tuple[type, ...]] = {
     "float": (int, float),
@@ -90,6 +93,7 @@ class K24Args(_ArgsMixin):
     n: int = 2
     m: int = 4
     schedule: str = "linear"
+    mask_sample: str = "sequence"
 
     def _validate(self) -> None:
         self._require(self.temperature_min > 0, "temperature_min", "must be > 0")
@@ -117,6 +121,7 @@ class K24Args(_ArgsMixin):
         self._require_positive_int("m")
         self._require(self.n < self.m, "n", f"must be < m ({self.m})")
         self._require(self.schedule in ("linear", "cosine"), "schedule", "must be 'linear' or 'cosine'")
+        self._require(self.mask_sample in MASK_SAMPLES, "mask_sample", "must be 'sequence' or 'step'")
 
 
 @dataclass(frozen=True)

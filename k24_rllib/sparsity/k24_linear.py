@@ -67,8 +67,7 @@ class K24Linear(MaskedLinearBase):
 
     def pattern_logits(self, detach_weight: bool = False) -> torch.Tensor:
         """Standardised pattern logits [n_masks, out, groups, P]; ``detach_weight`` stops gradient into W."""
-        # clone: training forwards update the EMA in place, and an unrolled RNN calls this layer many times
-        # in one autograd graph.
+        # clone: training forwards update the EMA in place after logits that are part of the autograd graph.
         weight = self._padded_weight().abs()
         weight = weight.detach() if detach_weight else weight
         score = weight * self.ema.clone() * torch.sigmoid(self.alpha)
@@ -96,22 +95,45 @@ class K24Linear(MaskedLinearBase):
         return self.weight * self.hard_masks()[..., : self.in_features]
 
     @torch.no_grad()
-    def _observe(self, rows: torch.Tensor) -> None:
-        """EMA of mean |x| per input feature; padded columns see zeros, like the padded input would."""
-        batch_mean = F.pad(rows.detach().abs().mean(dim=0), (0, self.padded_in - self.in_features))
-        self.ema.mul_(self.ema_momentum).add_(batch_mean, alpha=1.0 - self.ema_momentum)
+    def _observe(self, step_means: torch.Tensor) -> None:
+        """EMA of mean |x| per input feature, one EMA step per timestep, as a step-by-step unroll would take.
 
-    def _unroll_state(self) -> torch.Tensor:
-        """The pattern logits, derived once per unroll; every step still draws its own Gumbel sample."""
-        return self.pattern_logits()
+        ema_T = m^T ema_0 + (1 - m) sum_t m^(T-1-t) mean_t, in one call. Padded columns see zeros, like the
+        padded input would.
+        """
+        m = self.ema_momentum
+        steps = step_means.shape[0]
+        decay = m ** torch.arange(steps - 1, -1, -1, dtype=step_means.dtype, device=step_means.device)
+        blended = (1.0 - m) * (decay @ step_means)
+        self.ema.mul_(m**steps).add_(F.pad(blended, (0, self.padded_in - self.in_features)))
 
-    def _sample_weights(self) -> torch.Tensor:
-        logits = self._held if self._held is not None else self.pattern_logits()
-        choice = F.gumbel_softmax(logits, tau=float(self.temperature), hard=True, dim=-1)
-        return self.weight * self._masks_from_choice(choice)[..., : self.in_features]
+    def sample_weights(self, draws: int) -> torch.Tensor:
+        """``draws`` hard Gumbel-softmax samples [draws, n_masks, out, in]; straight-through when autograd is on."""
+        choice = hard_gumbel_softmax(self.pattern_logits(), float(self.temperature), draws)  # [P, draws, ...]
+        masks = torch.einsum("pdkog,pm->dkogm", choice, self.patterns)
+        masks = masks.reshape(draws, self.n_masks, self.out_features, self.padded_in)
+        return self.weight * masks[..., : self.in_features]
 
     def extra_repr(self) -> str:
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, n_masks={self.n_masks}, "
             f"n={self.n}, m={self.m}, padded_in={self.padded_in}"
         )
+
+
+def hard_gumbel_softmax(logits: torch.Tensor, tau: float, draws: int) -> torch.Tensor:
+    """``draws`` one-hot samples of softmax(logits / tau) over the last axis, returned pattern-axis first.
+
+    logits [..., P] -> [P, draws, ...]. The forward value is the one-hot argmax of (logits + Gumbel noise), the
+    distribution of ``F.gumbel_softmax(hard=True)``; with autograd on, the gradient is that of the soft sample
+    (straight-through). Cheaper than ``F.gumbel_softmax``: noise is -log(-log(U)) (not ``exponential_``), the
+    softmax runs over a leading axis, and without autograd no softmax is computed at all (the target network).
+    """
+    lead = logits.movedim(-1, 0).unsqueeze(1)  # [P, 1, ...]
+    noise = torch.rand((lead.shape[0], draws, *lead.shape[2:]), dtype=logits.dtype, device=logits.device)
+    z = lead - noise.clamp_(min=torch.finfo(logits.dtype).tiny).log_().neg_().log_()
+    hard = torch.zeros_like(z).scatter_(0, z.argmax(dim=0, keepdim=True), 1.0)
+    if not (torch.is_grad_enabled() and logits.requires_grad):
+        return hard
+    soft = torch.softmax(z / tau, dim=0)
+    return hard - soft.detach() + soft

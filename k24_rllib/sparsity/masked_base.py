@@ -1,10 +1,15 @@
-"""What every masked layer shares: one weight per mask, rows routed by mask id, eval-mode weight cache."""
+"""What every masked layer shares: one weight per mask, a batched apply over the agent axis, eval-mode cache.
+
+Layout. A recurrent agent's batch is ``[S, R, T, in]``: S slots (agents), R rows (sequences or envs), T timesteps.
+When every slot has its own mask (one mask per agent, ``mask_ids=None``), slot s uses mask s and a layer is one
+batched matmul over the slot axis, with no work spent on other masks. When masks are per unit type
+(``mask_ids`` given), every mask's output is computed and each row picks its own: cheap for the handful of unit
+types a team has.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from itertools import chain
 
 import torch
@@ -12,13 +17,14 @@ from torch import nn
 
 
 class MaskedLinearBase(nn.Module):
-    """A linear layer whose shared weight is seen through one of ``n_masks`` masks per input row.
+    """A linear layer whose shared weight is seen through one of ``n_masks`` masks.
 
-    Subclasses say how the per-mask weights are made: ``_sample_weights()`` (training forward, may be stochastic,
-    carries gradient) and ``masked_weights()`` (deterministic, what acting and export use). In eval mode the
+    Subclasses say how the per-mask weights are made: ``sample_weights(draws)`` (a training forward: may be
+    stochastic, carries gradient) and ``masked_weights()`` (deterministic: acting and export). In eval mode the
     deterministic weights are cached, so acting does not rebuild masks each env step; the cache is keyed on the
     storage and in-place version counters of every parameter and buffer, so optimiser steps, resets and
-    ``load_state_dict`` (all in-place) invalidate it automatically.
+    ``load_state_dict`` (all in-place) invalidate it automatically, while train/eval switches (RLlib makes two
+    around every acting forward) keep it.
     """
 
     def __init__(self, in_features: int, out_features: int, n_masks: int, bias: bool) -> None:
@@ -35,7 +41,6 @@ class MaskedLinearBase(nn.Module):
         self._reset_shared_parameters()
         self._cache: torch.Tensor | None = None
         self._cache_key: tuple[tuple[int, int], ...] | None = None
-        self._held: torch.Tensor | None = None  # set inside ``unroll()``
         self.observe_inputs = True  # False for a target copy: it samples masks but must not move the EMA
 
     def _reset_shared_parameters(self) -> None:
@@ -45,33 +50,16 @@ class MaskedLinearBase(nn.Module):
             bound = 1.0 / math.sqrt(self.in_features)
             nn.init.uniform_(self.bias, -bound, bound)
 
-    def _observe(self, rows: torch.Tensor) -> None:
-        """Training-time statistics of the input rows (K-2:4's activation EMA); none by default."""
+    def _observe(self, step_means: torch.Tensor) -> None:
+        """Training-time input statistics, ``step_means`` [T, in] = mean |x| per timestep (K-2:4's EMA)."""
 
-    def _sample_weights(self) -> torch.Tensor:
-        """Per-mask effective weights [n_masks, out, in] for a training forward, with gradient.
+    def sample_weights(self, draws: int) -> torch.Tensor:
+        """Per-mask weights for a training forward, [D, n_masks, out, in] with D in {1, draws}.
 
-        Default: the deterministic weights (reused within ``unroll()``); K24Linear draws a Gumbel sample.
+        ``draws`` independent samples are asked for (one per timestep, or 1 for the whole sequence); a layer
+        whose training weights are deterministic returns one copy, which broadcasts. Default: deterministic.
         """
-        return self._held if self._held is not None else self.masked_weights()
-
-    def _unroll_state(self) -> torch.Tensor | None:
-        """What a training unroll may compute once and reuse at every step (see ``unroll``); None: nothing."""
-        return self.masked_weights()
-
-    @contextmanager
-    def unroll(self) -> Iterator[None]:
-        """Training forwards inside the block reuse ``_unroll_state()``, computed once on entry.
-
-        A recurrent unroll calls the layer once per timestep and the parameters do not change within it, so
-        what derives from them alone is computed once: Kaleidoscope's masked weights, K-2:4's pattern logits.
-        K-2:4 still draws a fresh Gumbel sample at every step, as pymarl's per-step agent forward does.
-        """
-        self._held = self._unroll_state() if self.training else None
-        try:
-            yield
-        finally:
-            self._held = None
+        return self.masked_weights().unsqueeze(0)
 
     def masked_weights(self) -> torch.Tensor:
         """Deterministic per-mask effective weights [n_masks, out, in_features]."""
@@ -85,10 +73,6 @@ class MaskedLinearBase(nn.Module):
         self._cache = None
         self._cache_key = None
 
-    def train(self, mode: bool = True) -> MaskedLinearBase:
-        self.invalidate_cache()
-        return super().train(mode)
-
     def _eval_weights(self) -> torch.Tensor:
         """Cached deterministic weights; recomputed with gradient when autograd is on (nothing stale to reuse)."""
         if torch.is_grad_enabled():
@@ -99,28 +83,81 @@ class MaskedLinearBase(nn.Module):
             self._cache_key = key
         return self._cache
 
-    def forward(self, x: torch.Tensor, mask_ids: torch.Tensor) -> torch.Tensor:
-        """x [..., in_features], mask_ids [...] (broadcastable) -> [..., out_features]; row r uses mask mask_ids[r]."""
-        lead = x.shape[:-1]
-        rows = x.reshape(-1, self.in_features)
-        ids = torch.broadcast_to(mask_ids, lead).reshape(-1).long()
+    def forward_slots(
+        self,
+        x: torch.Tensor,
+        mask_ids: torch.Tensor | None = None,
+        valid: torch.Tensor | None = None,
+        per_step: bool = False,
+        step_sizes: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """x [S, R, T, in] -> [S, R, T, out].
+
+        ``mask_ids`` [S, R, T] picks each entry's mask; None means slot s uses mask s (S == n_masks).
+        In training mode, ``per_step`` draws an independent mask sample for every timestep, else one for the
+        whole call. For the input statistics, ``valid`` [R, T] marks real (non-padding) timesteps; for packed
+        sequences (T = 1, rows grouped by timestep) ``step_sizes`` [T'] says how many rows each timestep has.
+        """
         if self.training:
             if self.observe_inputs:
-                self._observe(rows)
-            weights = self._sample_weights()
+                self._observe(step_means(x, valid, step_sizes))
+            weights = self.sample_weights(x.shape[2] if per_step else 1)
         else:
-            weights = self._eval_weights()
-        return route_rows(rows, ids, weights, self.bias).reshape(*lead, self.out_features)
+            weights = self._eval_weights().unsqueeze(0)
+        return apply_masks(x, weights, self.bias, mask_ids)
+
+    def forward(self, x: torch.Tensor, mask_ids: torch.Tensor) -> torch.Tensor:
+        """x [..., in_features], mask_ids [...] (broadcastable) -> [..., out_features]; row r uses mask_ids[r]."""
+        lead = x.shape[:-1]
+        rows = x.reshape(1, -1, 1, self.in_features)
+        ids = torch.broadcast_to(mask_ids, lead).reshape(1, -1, 1).long()
+        return self.forward_slots(rows, ids).reshape(*lead, self.out_features)
 
 
-def route_rows(
-    rows: torch.Tensor, ids: torch.Tensor, weights: torch.Tensor, bias: torch.Tensor | None
+def step_means(
+    x: torch.Tensor, valid: torch.Tensor | None = None, step_sizes: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """y[r] = rows[r] @ weights[ids[r]].T + bias.
+    """Mean |x| per timestep and input feature over slots and valid rows: x [S, R, T, in] -> [T', in].
 
-    Computes every mask's output and gathers: one batched matmul, no host sync, and cheap for the handful of
-    masks (agents or unit types) a team has. Memory is n_masks x rows x out.
+    Padded layout: timesteps with no valid row are dropped (T' <= T), so padding never dilutes the statistics.
+    Packed layout (``step_sizes``): x [S, N, 1, in] holds ``step_sizes[t]`` consecutive rows of timestep t.
     """
-    all_out = torch.matmul(rows.unsqueeze(0), weights.transpose(1, 2))  # [n_masks, rows, out]
-    out = all_out[ids, torch.arange(rows.shape[0], device=rows.device)]
-    return out if bias is None else out + bias
+    a = x.detach().abs()
+    if step_sizes is not None:
+        per_row = a.mean(dim=0)[:, 0]  # [N, in]
+        step = torch.repeat_interleave(torch.arange(len(step_sizes), device=x.device), step_sizes.to(x.device))
+        sums = per_row.new_zeros(len(step_sizes), per_row.shape[-1]).index_add_(0, step, per_row)
+        return sums / step_sizes.to(sums)[:, None]
+    if valid is None:
+        return a.mean(dim=(0, 1))
+    weight = valid.to(a.dtype)  # [R, T]
+    sums = torch.einsum("srti,rt->ti", a, weight)
+    counts = weight.sum(dim=0) * x.shape[0]
+    keep = counts > 0
+    return sums[keep] / counts[keep].unsqueeze(-1)
+
+
+def apply_masks(
+    x: torch.Tensor, weights: torch.Tensor, bias: torch.Tensor | None, mask_ids: torch.Tensor | None
+) -> torch.Tensor:
+    """y[s, r, t] = x[s, r, t] @ weights[d(t), mask(s, r, t)].T + bias, for x [S, R, T, in], weights [D, K, out, in].
+
+    D is 1 (one weight per mask) or T (one per timestep). Without ``mask_ids`` slot s uses mask s: one batched
+    matmul over slots (and timesteps when D = T). With ``mask_ids`` [S, R, T] every mask's output is computed
+    and each entry takes its own (memory K x entries x out, no host sync).
+    """
+    s, r, t, n_in = x.shape
+    d, _, n_out, _ = weights.shape
+    wt = weights.transpose(-1, -2)  # [D, K, in, out]
+    if mask_ids is None:
+        if d == 1:
+            y = torch.matmul(x.reshape(s, r * t, n_in), wt[0]).reshape(s, r, t, n_out)
+        else:  # [S, T, R, in] @ [S, T, in, out]
+            y = torch.matmul(x.transpose(1, 2), wt.transpose(0, 1)).transpose(1, 2)
+    else:
+        rows = x.permute(2, 0, 1, 3).reshape(d, -1, n_in)  # [D, S*R*T/D, in], timestep-major when D = T
+        ids = mask_ids.permute(2, 0, 1).reshape(d, 1, -1, 1)
+        every = torch.matmul(rows.unsqueeze(1), wt)  # [D, K, rows, out]
+        picked = every.gather(1, ids.expand(-1, 1, -1, n_out)).squeeze(1)  # [D, rows, out]
+        y = picked.reshape(t, s, r, n_out).permute(1, 2, 0, 3)
+    return y if bias is None else y + bias

@@ -9,7 +9,7 @@ import torch
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-from k24_rllib.algorithm.rl_module import HIDDEN, K24QMixModule, extend_sequence
+from k24_rllib.algorithm.rl_module import HIDDEN, K24QMixModule, observed_steps
 from k24_rllib.envs import EnvInfo, team_spaces
 
 N_AGENTS, N_ACTIONS, OBS_DIM = 3, 6, 7
@@ -76,30 +76,33 @@ def test_inference_only_module_has_no_mixer_or_targets_but_keeps_schedules():
     assert float(acting.agent.fc1.temperature) == pytest.approx(0.7)
 
 
+def episode_batch(batch_size: int, steps: int) -> dict:
+    """A whole-episode train batch as ``TeamEpisodeBuffer`` makes it: OBS [B, T + 1], LOSS_MASK [B, T]."""
+    obs = {key: value[:, :1].expand(batch_size, steps + 1, *value.shape[2:])
+           for key, value in act_batch(batch_size)[0][Columns.OBS].items()}
+    return {Columns.OBS: obs, Columns.LOSS_MASK: torch.ones(batch_size, steps, dtype=torch.bool)}
+
+
 def test_target_agent_samples_masks_but_never_moves_the_ema():
     module = build()
     module.make_target_networks()
     module.train()
-    obs = {key: value[:, :1].expand(4, 2, *value.shape[2:]) for key, value in act_batch(4)[0][Columns.OBS].items()}
-    h0 = torch.zeros(4, N_AGENTS, 16)
+    batch = episode_batch(4, 2)
     ema_before = [layer.ema.clone() for layer in module.target_agent.masked_layers()]
-    first = module.forward_target({"obs_ext": obs, Columns.STATE_IN: {HIDDEN: h0}})["q"]
-    second = module.forward_target({"obs_ext": obs, Columns.STATE_IN: {HIDDEN: h0}})["q"]
+    first = module.forward_target(batch)["q"]
+    second = module.forward_target(batch)["q"]
+    assert first.shape == (4, 3, N_AGENTS, N_ACTIONS)
     assert not torch.equal(first, second)  # Gumbel samples, like the online network in training
     for layer, before in zip(module.target_agent.masked_layers(), ema_before):
         assert torch.equal(layer.ema, before)
     online_ema = module.agent.fc1.ema.clone()
-    module.q_values(module.agent, obs, h0)
+    module.forward_train(batch)
     assert not torch.equal(module.agent.fc1.ema, online_ema)  # the online training forward does move it
 
 
-def test_extend_sequence_appends_each_rows_final_next_observation():
-    obs = {"x": torch.arange(1.0, 7.0).reshape(2, 3, 1)}
-    next_obs = {"x": obs["x"] + 10}
-    valid = torch.tensor([[1, 1, 1], [1, 0, 0]])
-    ext = extend_sequence(obs, next_obs, valid)["x"][..., 0]
-    assert ext[0].tolist() == [1.0, 2.0, 3.0, 13.0]
-    assert ext[1, :2].tolist() == [4.0, 14.0]  # beyond a row's length lies padding the loss never reads
+def test_observed_steps_add_the_observation_after_each_last_step():
+    valid = torch.tensor([[1, 1, 1], [1, 0, 0], [0, 0, 0]])
+    assert observed_steps(valid).long().tolist() == [[1, 1, 1, 1], [1, 1, 0, 0], [0, 0, 0, 0]]
 
 
 def test_unit_type_masks_read_the_type_bits():
@@ -109,6 +112,8 @@ def test_unit_type_masks_read_the_type_bits():
     obs[..., 0, 1] = obs[..., 1, 0] = obs[..., 2, 1] = 1.0
     _, ids = module._agent_inputs(obs)
     assert ids[0, 0].tolist() == [1, 0, 1]
+    assert module._agent_inputs(torch.zeros(1, 1, N_AGENTS, OBS_DIM))[1].tolist() == [[[0, 0, 0]]]  # dead: type 0
+    assert build()._agent_inputs(obs)[1] is None  # one mask per agent
 
 
 def test_obs_space_must_be_a_team_space():

@@ -55,12 +55,23 @@ def test_training_cost_quick(bench: Callable[[str], ModuleType], tmp_path: Path,
     paths = module.main(["--quick", "--output", str(tmp_path)])
     result, markdown = check_common_outputs(paths, "training_cost")
     rows = [r for r in result["rows"] if r["device"] == "CPU"]
-    assert [r["mask"] for r in rows] == ["k24", "kalei", "none"]
+    assert [r["variant"] for r in rows] == ["k24", "k24_step", "kalei", "none"]
+    assert [r["mask_sample"] for r in rows[:2]] == ["sequence", "step"]
+    ratios = {f"{kind}_vs_{base}" for kind in ("time", "peak", "total_mem") for base in ("kalei", "none")}
     for row in rows:
         assert row["update_ms"] > 0 and row["resting_mib"] > 0 and row["peak_mib"] > 0
-        assert {"time_vs_kalei", "peak_vs_kalei", "total_mem_vs_kalei"} <= row.keys()
-    assert next(r for r in rows if r["mask"] == "kalei")["time_vs_kalei"] == 1.0
-    assert len(table_rows(markdown, "CPU")) == 3
+        assert ratios <= row.keys()
+    by = {r["variant"]: r for r in rows}
+    assert by["kalei"]["time_vs_kalei"] == 1.0 and by["none"]["time_vs_none"] == 1.0
+    assert len(table_rows(markdown, "CPU")) == 4
+    for header in ("time vs kalei", "time vs QMIX", "peak mem vs kalei", "peak mem vs QMIX"):
+        assert f" {header} |" in markdown
+    # each K-2:4 variant's findings judge the issue's three targets from the measured ratios
+    for variant in ("k24", "k24_step"):
+        line = next(f for f in result["findings"] if f.startswith(f"CPU, hidden 64, {variant} "))
+        for key, bound, label in module.TARGETS:
+            verdict = "holds" if by[variant][key] <= bound else "does NOT hold"
+            assert f"{label} {by[variant][key]:.2f}x (target <= {bound}x: {verdict})" in line
     if not torch.cuda.is_available():
         assert "CUDA part not run: no CUDA device" in capsys.readouterr().out
 
@@ -70,8 +81,11 @@ def test_inference_quick(bench: Callable[[str], ModuleType], tmp_path: Path, cap
     paths = module.main(["--quick", "--output", str(tmp_path)])
     result, markdown = check_common_outputs(paths, "inference")
     rows = result["cpu_acting"]
-    assert {(r["variant"], r["rows"]) for r in rows} == {(v, n) for v in module.VARIANTS for n in module.QUICK_ROWS}
+    assert {(r["variant"], r["envs"]) for r in rows} == {(v, n) for v in module.VARIANTS for n in module.QUICK_ENVS}
     assert all(r["device"] == "CPU" and r["latency_ms"] > 0 and r["rows_per_s"] > 0 for r in rows)
+    assert all(r["rows"] == r["envs"] * module.N_AGENTS for r in rows)
+    holds = all(r["cost_vs_plain"] <= module.TARGET_COST_VS_PLAIN for r in rows if r["variant"] == "k24")
+    assert ("(issue target <= 1.1x: holds at every batch size)" in result["findings"][0]) == holds
     assert len(table_rows(markdown, "CPU")) == len(rows)
     assert [r["layer"] for r in result["memory"]] == ["fc1", "fc2", "fc3", "fc4"]
     assert len(table_rows(markdown, "fc1")) == 1

@@ -1,5 +1,8 @@
+import copy
+
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from k24_rllib.models import RecurrentAgent, mask_ids_for
@@ -116,7 +119,7 @@ def test_ema_moves_only_in_online_training_forwards():
 
 def test_mask_ids_for_agents_and_unit_types():
     obs = torch.zeros(2, 4, 6)
-    assert torch.equal(mask_ids_for(obs), torch.arange(4).expand(2, 4))
+    assert mask_ids_for(obs) is None  # one mask per agent: agent i uses mask i
     obs[0, 0, 3] = 1.0  # agent 0: type 1 (bits at columns 2..4)
     obs[0, 1, 4] = 1.0  # agent 1: type 2
     obs[0, 2, 2] = 1.0  # agent 2: type 0; agent 3 dead (all-zero bits)
@@ -124,3 +127,72 @@ def test_mask_ids_for_agents_and_unit_types():
     expected = torch.tensor([[1, 2, 0, 0], [2, 2, 2, 2]])
     assert torch.equal(mask_ids_for(obs, (2, 5)), expected)
     assert mask_ids_for(obs, (2, 5)).dtype == torch.long
+
+
+def fixed_masks(monkeypatch: pytest.MonkeyPatch, layer_class: type) -> None:
+    """Every training forward of a layer reuses the first Gumbel draw it made (with its gradient path)."""
+    original, drawn = layer_class.sample_weights, {}
+
+    def sample_once(self, draws):
+        if id(self) not in drawn:
+            drawn[id(self)] = original(self, 1)
+        return drawn[id(self)]
+
+    monkeypatch.setattr(layer_class, "sample_weights", sample_once)
+
+
+def step_by_step(agent: RecurrentAgent, obs, h0, mask_ids=None):
+    """The reference: the single-step (acting) path called once per timestep."""
+    qs, h = [], h0
+    for t in range(obs.shape[1]):
+        q, h = agent(obs[:, t], h, None if mask_ids is None else mask_ids[:, t])
+        qs.append(q)
+    return torch.stack(qs, dim=1)
+
+
+@pytest.mark.parametrize("mask", ["k24", "kalei", "none"])
+@pytest.mark.parametrize("packed", [True, False])
+@pytest.mark.parametrize("per_type", [False, True])
+def test_sequence_parallel_unroll_computes_what_the_step_by_step_agent_computes(monkeypatch, mask, packed, per_type):
+    """Same masks (one draw per layer, shared by both paths): equal Q-values and equal gradients."""
+    torch.manual_seed(7)
+    agent = RecurrentAgent(OBS, ACTIONS, 2 if per_type else AGENTS, mask=mask,
+                           k24_args=K24Args(hetero_init_scale=1.0), kalei_args=KaleiArgs(2.0, 2.0))
+    for layer in agent.masked_layers():
+        layer.observe_inputs = False  # the EMA's sequence form has its own test (tests/sparsity)
+        fixed_masks(monkeypatch, type(layer))
+    reference = copy.deepcopy(agent)
+    obs, h0 = torch.randn(4, 6, AGENTS, OBS), torch.randn(4, AGENTS, 64)
+    mask_ids = torch.randint(0, 2, (4, 6, AGENTS)) if per_type else None
+    lengths = [6, 2, 4, 1] if packed else [6] * 4
+    valid = torch.arange(6)[None] < torch.tensor(lengths)[:, None]
+
+    torch.manual_seed(8)
+    q, _ = agent.unroll(obs, h0, mask_ids, valid if packed else None)
+    torch.manual_seed(8)
+    expected = torch.stack([
+        F.pad(step_by_step(reference, obs[b : b + 1, :n], h0[b : b + 1],
+                           None if mask_ids is None else mask_ids[b : b + 1, :n])[0], (0, 0, 0, 0, 0, 6 - n))
+        for b, n in enumerate(lengths)
+    ])
+    keep = valid[..., None, None]
+    torch.testing.assert_close(q * keep, expected, atol=1e-6, rtol=1e-5)
+    (q * keep).square().sum().backward()
+    expected.square().sum().backward()
+    for (name, p), p_ref in zip(agent.named_parameters(), reference.parameters()):
+        assert (p.grad is None) == (p_ref.grad is None), name
+        if p.grad is not None:
+            torch.testing.assert_close(p.grad, p_ref.grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_per_step_unroll_draws_a_mask_per_timestep():
+    """"step": rows share each timestep's draw, timesteps differ; "sequence": one draw for the whole call."""
+    torch.manual_seed(9)
+    layer = RecurrentAgent(OBS, ACTIONS, AGENTS).fc1
+    layer.set_temperature(5.0)
+    x = torch.randn(AGENTS, 1, 1, OBS).expand(AGENTS, 3, 8, OBS)  # the same input at every row and timestep
+    per_step = layer.forward_slots(x, per_step=True)
+    per_call = layer.forward_slots(x)
+    torch.testing.assert_close(per_step[:, 0], per_step[:, 1])
+    assert not torch.allclose(per_step[:, :, 0], per_step[:, :, 1])
+    torch.testing.assert_close(per_call[:, :, 0], per_call[:, :, 7])

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from k24_rllib.sparsity import K24Linear, is_nm_sparse
+from k24_rllib.sparsity.k24_linear import hard_gumbel_softmax
 
 
 def forward_weights(layer: K24Linear, mask: int) -> torch.Tensor:
@@ -72,20 +73,55 @@ def test_train_mode_is_stochastic():
     assert not torch.equal(forward_weights(layer, 0), forward_weights(layer, 0))
 
 
-def test_unroll_reuses_the_logits_but_draws_a_fresh_mask_every_step(monkeypatch):
+def test_per_step_sampling_derives_logits_once_and_draws_every_step(monkeypatch):
     torch.manual_seed(2)
-    layer = K24Linear(16, 8, n_masks=1)
+    layer = K24Linear(16, 8, n_masks=2)
     layer.set_temperature(5.0)
     calls = []
     original = K24Linear.pattern_logits
     monkeypatch.setattr(K24Linear, "pattern_logits", lambda self, *a: calls.append(1) or original(self, *a))
-    with layer.unroll():
-        ema_before = layer.ema.clone()
-        first, second = forward_weights(layer, 0), forward_weights(layer, 0)
-        assert not torch.equal(layer.ema, ema_before)  # every step still updates the activation EMA
-    assert len(calls) == 1  # the logits were derived once for the whole unroll
-    assert not torch.equal(first, second)  # every step draws its own mask
-    assert exactly_nm(first, 2, 4) and exactly_nm(second, 2, 4)
+    weights = layer.sample_weights(draws=6)
+    assert len(calls) == 1  # the logits were derived once for all draws
+    assert weights.shape == (6, 2, 8, 16)
+    assert not torch.equal(weights[0], weights[1])  # every step draws its own mask
+    assert all(exactly_nm(w, 2, 4) for w in weights.reshape(-1, 8, 16))
+
+
+def test_hard_gumbel_softmax_samples_the_softmax_and_passes_its_gradient_straight_through():
+    torch.manual_seed(3)
+    logits = torch.randn(4, 6, requires_grad=True)
+    draws = 4000
+    sample = hard_gumbel_softmax(logits, tau=1.0, draws=draws)  # [P, draws, 4]
+    assert sample.shape == (6, draws, 4) and torch.equal(sample.sum(0), torch.ones(draws, 4))
+    frequencies = sample.detach().mean(dim=1).T  # [4, P]
+    torch.testing.assert_close(frequencies, torch.softmax(logits, -1).detach(), atol=0.03, rtol=0)
+
+    weights = torch.randn(6, 1, 4)
+    torch.manual_seed(4)  # the same noise again: the gradient is that of softmax((logits + g) / tau)
+    (hard_gumbel_softmax(logits, tau=0.7, draws=1) * weights).sum().backward()
+    torch.manual_seed(4)
+    noise = torch.rand(6, 1, 4).clamp(min=torch.finfo(torch.float32).tiny)
+    reference = logits.detach().clone().requires_grad_(True)
+    soft = torch.softmax((reference.T.unsqueeze(1) - noise.log().neg().log()) / 0.7, dim=0)
+    (soft * weights).sum().backward()
+    torch.testing.assert_close(logits.grad, reference.grad)
+
+
+def test_hard_gumbel_softmax_without_autograd_is_one_hot_only():
+    with torch.no_grad():
+        sample = hard_gumbel_softmax(torch.randn(3, 6, requires_grad=True), tau=0.5, draws=2)
+    assert not sample.requires_grad and set(sample.unique().tolist()) == {0.0, 1.0}
+
+
+def test_sequence_ema_equals_one_ema_step_per_timestep():
+    torch.manual_seed(6)
+    layer = K24Linear(6, 4, n_masks=2, ema_momentum=0.9)
+    stepwise = copy.deepcopy(layer)
+    x = torch.randn(2, 3, 5, 6)  # [slots, rows, timesteps, in]
+    layer.forward_slots(x)
+    for t in range(5):
+        stepwise.forward_slots(x[:, :, t : t + 1])
+    torch.testing.assert_close(layer.ema, stepwise.ema)
 
 
 def test_ema_updates_in_training_only_and_is_saved():

@@ -41,15 +41,15 @@ def test_ste_masks_are_binary_with_threshold_gradient():
     assert layer.thresholds.grad.abs().sum() > 0 and layer.weight.grad is None
 
 
-def test_unroll_computes_the_deterministic_masks_once(monkeypatch):
+def test_a_sequence_computes_the_deterministic_masks_once(monkeypatch):
     layer = KaleiLinear(6, 4, n_masks=2)
     calls = []
     original = KaleiLinear.masked_weights
     monkeypatch.setattr(KaleiLinear, "masked_weights", lambda self: calls.append(1) or original(self))
-    x, ids = torch.randn(5, 6), torch.zeros(5, dtype=torch.long)
-    with layer.unroll():
-        outputs = [layer(x, ids) for _ in range(3)]
-    assert len(calls) == 1
-    assert all(torch.equal(outputs[0], out) for out in outputs)
-    torch.stack(outputs).sum().backward()
-    assert layer.thresholds.grad is not None  # the held weights still carry gradient
+    x = torch.randn(2, 5, 7, 6)  # [slots, rows, timesteps, in]
+    out = layer.forward_slots(x, per_step=True)
+    assert len(calls) == 1  # deterministic: one weight per mask broadcasts over every timestep
+    expected = torch.einsum("srti,soi->srto", x, original(layer)) + layer.bias
+    torch.testing.assert_close(out, expected)
+    out.sum().backward()
+    assert layer.thresholds.grad is not None
