@@ -123,7 +123,8 @@ class K24QMix(DQN):
                     results = self.learner_group.update(batches=batches, timesteps=timesteps)
                 else:
                     results = self.learner_group.update(batch=batches[0], timesteps=timesteps)
-            self.metrics.aggregate(results, key=LEARNER_RESULTS)
+            for learner_results in results:  # one by one: the latest-item statistics take one source each
+                self.metrics.aggregate([learner_results], key=LEARNER_RESULTS)
             self._train_credit -= steps
             trained += steps
         self.metrics.log_dict(self.local_replay_buffer.get_metrics(), key=REPLAY_BUFFER_RESULTS, window=1)

@@ -28,8 +28,7 @@ class K24QMixLearner(DQNTorchLearner):
     """Loss = loss_td + div_coef * div_loss; temperature, epsilon and resets follow the env-step counter.
 
     Losses are logged as means over an iteration's updates; schedule values and mask statistics as the latest
-    value (``window=1``; with several learners, the mean of their latest), so a result shows the state the
-    EnvRunners were last synced with.
+    item (``reduce="item"``), so a result shows the state the EnvRunners were last synced with.
     """
 
     @classmethod
@@ -72,7 +71,7 @@ class K24QMixLearner(DQNTorchLearner):
             stats = controller.on_step(t_env, optimizer)
             stats["epsilon"] = float(module.epsilon)
             stats["t_env"] = float(t_env)  # the env step these schedule values belong to
-            self.metrics.log_dict(stats, key=module_id, window=1)
+            self.metrics.log_dict(stats, key=module_id, reduce="item")
 
     def compute_loss_for_module(
         self, *, module_id: ModuleID, config: Any, batch: dict[str, Any], fwd_out: dict[str, Any]
@@ -126,7 +125,7 @@ class K24QMixLearner(DQNTorchLearner):
         super().after_gradient_based_update(timesteps=timesteps)
         for module_id in self.controllers:
             agent = self.module[module_id].unwrapped().agent
-            self.metrics.log_dict(mask_metrics(agent), key=module_id, window=1)
+            self.metrics.log_dict(mask_metrics(agent), key=module_id, reduce="item")
 
     def get_state(self, *args, **kwargs) -> dict[str, Any]:
         state = super().get_state(*args, **kwargs)

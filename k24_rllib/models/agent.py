@@ -114,11 +114,11 @@ class RecurrentAgent(nn.Module):
         if mask_ids is not None:
             ids = to_slots(pack_padded_sequence(mask_ids, lengths, batch_first=True, enforce_sorted=False).data)
         x = F.relu(self.fc1.forward_slots(to_slots(packed.data), ids, step_sizes=sizes))
-        rows = x.squeeze(2).transpose(0, 1).reshape(-1, self.hidden_dim)  # [N * n, H], timestep-major
-        hx = h0[packed.sorted_indices].reshape(1, b * n, self.hidden_dim)
-        params = [self.rnn.weight_ih, self.rnn.weight_hh, self.rnn.bias_ih, self.rnn.bias_hh]
-        out, _ = torch._VF.gru(rows, sizes * n, hx, params, True, 1, 0.0, self.rnn.training, False)
-        h = to_slots(out.reshape(-1, n, self.hidden_dim))
+        # The GRU runs padded: on CPU its packed backward zero-fills the whole gradient at every timestep,
+        # which costs more than the padding it skips.
+        x = unpack(x).permute(2, 0, 1, 3).reshape(n * b, t, self.hidden_dim)
+        h = gru_sequence(self.rnn, x, h0.transpose(0, 1).reshape(n * b, -1)).reshape(n, b, t, self.hidden_dim)
+        h = to_slots(pack_padded_sequence(h.permute(1, 2, 0, 3), lengths, True, enforce_sorted=False).data)
         q = self._head(h, ids, None, False, sizes)
         return unpack(q), unpack(h)
 

@@ -62,24 +62,33 @@ class K24Linear(MaskedLinearBase):
             raise ValueError(f"temperature must be > 0, got {t}")
         self.temperature.fill_(float(t))
 
+    def _cache_sources(self) -> tuple[torch.Tensor, ...]:
+        """The argmax masks depend on W, alpha and the EMA, not on the temperature."""
+        return self.weight, self.alpha, self.ema
+
     def _padded_weight(self) -> torch.Tensor:
         return F.pad(self.weight, (0, self.padded_in - self.in_features))
 
     def pattern_logits(self, detach_weight: bool = False) -> torch.Tensor:
         """Standardised pattern logits [n_masks, out, groups, P]; ``detach_weight`` stops gradient into W."""
-        # clone: training forwards update the EMA in place after logits that are part of the autograd graph.
+        return self._logits_first(detach_weight).movedim(0, -1)
+
+    def _logits_first(self, detach_weight: bool = False) -> torch.Tensor:
+        """``pattern_logits`` with the pattern axis first, [P, n_masks, out, groups]: reductions and softmax
+        over a leading axis of 6 are ~20x cheaper on CPU than over a trailing one."""
         weight = self._padded_weight().abs()
         weight = weight.detach() if detach_weight else weight
+        # clone: a training forward moves the EMA in place after logits that are part of the autograd graph
         score = weight * self.ema.clone() * torch.sigmoid(self.alpha)
-        groups = score.reshape(self.n_masks, self.out_features, self.n_groups, self.m)
-        logits = groups @ self.patterns.T
-        centred = logits - logits.mean(dim=-1, keepdim=True)
-        std = centred.square().mean(dim=-1, keepdim=True).sqrt()  # ~4x faster on CPU than Tensor.std here
+        groups = score.reshape(-1, self.m)  # [n_masks * out * groups, m]
+        logits = (self.patterns @ groups.T).reshape(-1, self.n_masks, self.out_features, self.n_groups)
+        centred = logits - logits.mean(dim=0)
+        std = centred.square().mean(dim=0).sqrt()
         return centred / (std + 1e-6)
 
     def pattern_probs(self, detach_weight: bool = False) -> torch.Tensor:
         """softmax(logits / temperature) [n_masks, out, groups, P], with gradient (feeds the diversity loss)."""
-        return torch.softmax(self.pattern_logits(detach_weight) / self.temperature, dim=-1)
+        return torch.softmax(self._logits_first(detach_weight) / self.temperature, dim=0).movedim(0, -1)
 
     def _masks_from_choice(self, choice: torch.Tensor) -> torch.Tensor:
         """One-hot (or straight-through) pattern choice [..., P] -> 0/1 mask [n_masks, out, padded_in]."""
@@ -109,8 +118,8 @@ class K24Linear(MaskedLinearBase):
 
     def sample_weights(self, draws: int) -> torch.Tensor:
         """``draws`` hard Gumbel-softmax samples [draws, n_masks, out, in]; straight-through when autograd is on."""
-        choice = hard_gumbel_softmax(self.pattern_logits(), float(self.temperature), draws)  # [P, draws, ...]
-        masks = torch.einsum("pdkog,pm->dkogm", choice, self.patterns)
+        choice = hard_gumbel_softmax(self._logits_first(), float(self.temperature), draws)  # [P, draws, ...]
+        masks = (choice.reshape(len(self.patterns), -1).T @ self.patterns).reshape(-1, self.m)
         masks = masks.reshape(draws, self.n_masks, self.out_features, self.padded_in)
         return self.weight * masks[..., : self.in_features]
 
@@ -122,17 +131,18 @@ class K24Linear(MaskedLinearBase):
 
 
 def hard_gumbel_softmax(logits: torch.Tensor, tau: float, draws: int) -> torch.Tensor:
-    """``draws`` one-hot samples of softmax(logits / tau) over the last axis, returned pattern-axis first.
+    """``draws`` one-hot samples of softmax(logits / tau) over the pattern axis, which comes first.
 
-    logits [..., P] -> [P, draws, ...]. The forward value is the one-hot argmax of (logits + Gumbel noise), the
+    logits [P, ...] -> [P, draws, ...]. The forward value is the one-hot argmax of (logits + Gumbel noise), the
     distribution of ``F.gumbel_softmax(hard=True)``; with autograd on, the gradient is that of the soft sample
     (straight-through). Cheaper than ``F.gumbel_softmax``: noise is -log(-log(U)) (not ``exponential_``), the
     softmax runs over a leading axis, and without autograd no softmax is computed at all (the target network).
     """
-    lead = logits.movedim(-1, 0).unsqueeze(1)  # [P, 1, ...]
+    lead = logits.unsqueeze(1)  # [P, 1, ...]
     noise = torch.rand((lead.shape[0], draws, *lead.shape[2:]), dtype=logits.dtype, device=logits.device)
     z = lead - noise.clamp_(min=torch.finfo(logits.dtype).tiny).log_().neg_().log_()
-    hard = torch.zeros_like(z).scatter_(0, z.argmax(dim=0, keepdim=True), 1.0)
+    hard = (z == z.amax(dim=0)).to(z.dtype)  # one-hot: ties have probability 0 under continuous noise
+    # (amax over a leading axis is ~100x cheaper than argmax on CPU)
     if not (torch.is_grad_enabled() and logits.requires_grad):
         return hard
     soft = torch.softmax(z / tau, dim=0)

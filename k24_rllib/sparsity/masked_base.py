@@ -10,8 +10,6 @@ types a team has.
 from __future__ import annotations
 
 import math
-from itertools import chain
-
 import torch
 from torch import nn
 
@@ -73,13 +71,17 @@ class MaskedLinearBase(nn.Module):
         self._cache = None
         self._cache_key = None
 
+    def _cache_sources(self) -> tuple[torch.Tensor, ...]:
+        """The tensors the deterministic weights depend on (the eval cache's key); default: all of them."""
+        return (*self.parameters(), *self.buffers())
+
     def _eval_weights(self) -> torch.Tensor:
-        """Cached deterministic weights; recomputed with gradient when autograd is on (nothing stale to reuse)."""
+        """Deterministic weights [1, n_masks, out, in]: cached without autograd, recomputed with it."""
         if torch.is_grad_enabled():
-            return self.masked_weights()
-        key = tuple((t.data_ptr(), t._version) for t in chain(self.parameters(), self.buffers()))
+            return self.masked_weights().unsqueeze(0)
+        key = tuple((t.data_ptr(), t._version) for t in self._cache_sources())
         if self._cache is None or key != self._cache_key:
-            self._cache = self.masked_weights().detach()
+            self._cache = self.masked_weights().detach().unsqueeze(0)
             self._cache_key = key
         return self._cache
 
@@ -98,13 +100,21 @@ class MaskedLinearBase(nn.Module):
         whole call. For the input statistics, ``valid`` [R, T] marks real (non-padding) timesteps; for packed
         sequences (T = 1, rows grouped by timestep) ``step_sizes`` [T'] says how many rows each timestep has.
         """
-        if self.training:
-            if self.observe_inputs:
-                self._observe(step_means(x, valid, step_sizes))
-            weights = self.sample_weights(x.shape[2] if per_step else 1)
-        else:
-            weights = self._eval_weights().unsqueeze(0)
-        return apply_masks(x, weights, self.bias, mask_ids)
+        if not self.training:
+            if mask_ids is None and not torch.is_grad_enabled():  # acting: the leanest path
+                return self._act(x)
+            return apply_masks(x, self._eval_weights(), self.bias, mask_ids)
+        if self.observe_inputs:
+            self._observe(step_means(x, valid, step_sizes))
+        return apply_masks(x, self.sample_weights(x.shape[2] if per_step else 1), self.bias, mask_ids)
+
+    def _act(self, x: torch.Tensor) -> torch.Tensor:
+        """``apply_masks`` for slot s = mask s with the cached weights, as one fused bias + batched matmul."""
+        wt = self._eval_weights()[0].transpose(1, 2)
+        s, r, t, n_in = x.shape
+        rows = x.reshape(s, r * t, n_in)
+        y = torch.bmm(rows, wt) if self.bias is None else torch.baddbmm(self.bias.expand(s, 1, -1), rows, wt)
+        return y.reshape(s, r, t, -1)
 
     def forward(self, x: torch.Tensor, mask_ids: torch.Tensor) -> torch.Tensor:
         """x [..., in_features], mask_ids [...] (broadcastable) -> [..., out_features]; row r uses mask_ids[r]."""

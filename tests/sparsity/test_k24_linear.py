@@ -78,8 +78,8 @@ def test_per_step_sampling_derives_logits_once_and_draws_every_step(monkeypatch)
     layer = K24Linear(16, 8, n_masks=2)
     layer.set_temperature(5.0)
     calls = []
-    original = K24Linear.pattern_logits
-    monkeypatch.setattr(K24Linear, "pattern_logits", lambda self, *a: calls.append(1) or original(self, *a))
+    original = K24Linear._logits_first
+    monkeypatch.setattr(K24Linear, "_logits_first", lambda self, *a: calls.append(1) or original(self, *a))
     weights = layer.sample_weights(draws=6)
     assert len(calls) == 1  # the logits were derived once for all draws
     assert weights.shape == (6, 2, 8, 16)
@@ -91,14 +91,14 @@ def test_hard_gumbel_softmax_samples_the_softmax_and_passes_its_gradient_straigh
     torch.manual_seed(3)
     logits = torch.randn(4, 6, requires_grad=True)
     draws = 4000
-    sample = hard_gumbel_softmax(logits, tau=1.0, draws=draws)  # [P, draws, 4]
+    sample = hard_gumbel_softmax(logits.T, tau=1.0, draws=draws)  # [P, draws, 4]
     assert sample.shape == (6, draws, 4) and torch.equal(sample.sum(0), torch.ones(draws, 4))
     frequencies = sample.detach().mean(dim=1).T  # [4, P]
     torch.testing.assert_close(frequencies, torch.softmax(logits, -1).detach(), atol=0.03, rtol=0)
 
     weights = torch.randn(6, 1, 4)
     torch.manual_seed(4)  # the same noise again: the gradient is that of softmax((logits + g) / tau)
-    (hard_gumbel_softmax(logits, tau=0.7, draws=1) * weights).sum().backward()
+    (hard_gumbel_softmax(logits.T, tau=0.7, draws=1) * weights).sum().backward()
     torch.manual_seed(4)
     noise = torch.rand(6, 1, 4).clamp(min=torch.finfo(torch.float32).tiny)
     reference = logits.detach().clone().requires_grad_(True)
@@ -109,7 +109,7 @@ def test_hard_gumbel_softmax_samples_the_softmax_and_passes_its_gradient_straigh
 
 def test_hard_gumbel_softmax_without_autograd_is_one_hot_only():
     with torch.no_grad():
-        sample = hard_gumbel_softmax(torch.randn(3, 6, requires_grad=True), tau=0.5, draws=2)
+        sample = hard_gumbel_softmax(torch.randn(6, 3, requires_grad=True), tau=0.5, draws=2)
     assert not sample.requires_grad and set(sample.unique().tolist()) == {0.0, 1.0}
 
 
