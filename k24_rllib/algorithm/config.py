@@ -19,11 +19,9 @@ MASKS_PER = ("agent", "unit_type")
 class K24QMixConfig(DQNConfig):
     """Settings for K24QMix (K-2:4 masks), Kaleidoscope (``mask="kalei"``) and plain QMIX (``mask="none"``).
 
-    Replay: RLlib's ``EpisodeReplayBuffer`` samples sequences that start at a uniformly drawn timestep and run
-    to the end of the episode (at most ``model_config["max_seq_len"]`` steps), with the GRU state that the
-    acting network stored at the start (R2D2's stored state; ``burn_in_len`` optionally warms it up). Every
-    timestep is a possible start, so one batch mixes whole episodes and episode tails; whole-episode (pymarl)
-    replay would need a buffer of its own and gains little once the stored state is used.
+    Replay: whole episodes (``TeamEpisodeBuffer``, pymarl's EpisodeBatch idea), unrolled from a zero GRU state;
+    each update samples about ``train_batch_size_per_learner`` env steps of episodes. ``training_intensity`` is
+    trained env steps per sampled env step, and it is the replay ratio that runs (``result["replay"]``).
 
     Defaults follow pymarl2's QMIX ("nq"): TD(lambda=0.6), double Q, Adam lr 5e-4, grad clip 10, epsilon 1.0 ->
     0.05 over 100k env steps, hypernet embed 32 / 64, hard target update every 4000 env steps.
