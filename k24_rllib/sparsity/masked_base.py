@@ -37,7 +37,7 @@ class MaskedLinearBase(nn.Module):
         self.weight = nn.Parameter(torch.empty(out_features, in_features))
         self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
         self._reset_shared_parameters()
-        self._cache: torch.Tensor | None = None
+        self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
         self._cache_key: tuple[tuple[int, int], ...] | None = None
         self.observe_inputs = True  # False for a target copy: it samples masks but must not move the EMA
 
@@ -79,9 +79,15 @@ class MaskedLinearBase(nn.Module):
         """Deterministic weights [1, n_masks, out, in]: cached without autograd, recomputed with it."""
         if torch.is_grad_enabled():
             return self.masked_weights().unsqueeze(0)
+        return self._eval_cache()[0]
+
+    def _eval_cache(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(deterministic weights [1, n_masks, out, in], the same as [n_masks, in, out] for acting's batched
+        matmul), rebuilt only when a source tensor changed."""
         key = tuple((t.data_ptr(), t._version) for t in self._cache_sources())
         if self._cache is None or key != self._cache_key:
-            self._cache = self.masked_weights().detach().unsqueeze(0)
+            weights = self.masked_weights().detach()
+            self._cache = (weights.unsqueeze(0), weights.transpose(1, 2).contiguous())
             self._cache_key = key
         return self._cache
 
@@ -110,10 +116,10 @@ class MaskedLinearBase(nn.Module):
 
     def _act(self, x: torch.Tensor) -> torch.Tensor:
         """``apply_masks`` for slot s = mask s with the cached weights, as one fused bias + batched matmul."""
-        wt = self._eval_weights()[0].transpose(1, 2)
         s, r, t, n_in = x.shape
         rows = x.reshape(s, r * t, n_in)
-        y = torch.bmm(rows, wt) if self.bias is None else torch.baddbmm(self.bias.expand(s, 1, -1), rows, wt)
+        wt, bias = self._eval_cache()[1], self.bias
+        y = torch.bmm(rows, wt) if bias is None else torch.baddbmm(bias.expand(s, 1, -1), rows, wt)
         return y.reshape(s, r, t, -1)
 
     def forward(self, x: torch.Tensor, mask_ids: torch.Tensor) -> torch.Tensor:
