@@ -10,7 +10,8 @@ jobs on a shared machine spreads over the masks alike. Greedy test episodes (``-
     python benchmarks/learning.py --envs 3m --seeds 0 1 --budget 15000    # what fits a 2-core machine
     python benchmarks/learning.py --quick                                  # 3m, ~2k steps, local sampling, minutes
 Arguments it does not know go to the training CLI for every run, e.g. ``--mixer vdn`` or ``--training.lr=1e-3``.
-A run dir that already holds a finished run is read, not retrained (so an interrupted benchmark continues).
+Resumable: every run checkpoints every ``--checkpoint-every`` iterations; a rerun reads finished runs and continues
+unfinished ones from their last checkpoint (the replay buffer is not in checkpoints: it refills from fresh samples).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from common import Table, add_common_args, machine_info, run_meta, save_figure, 
 from matplotlib.figure import Figure
 
 from k24_rllib.cli import CliError, build_parser, parse_args
-from k24_rllib.experiment import build_config, init_ray, prepare_output, train
+from k24_rllib.experiment import CHECKPOINT, build_config, init_ray, prepare_output, train
 
 MASKS = ("k24", "kalei", "none")
 THRESHOLDS = (0.5, 0.8, 0.9)
@@ -69,7 +70,7 @@ def run_argv(env: str, mask: str, seed: int, run_dir: Path, args: argparse.Names
     spec = ENVS[env]
     argv = [spec.flag, env, "--mask", mask, "--seed", str(seed), "--stop-timesteps", str(args.budget),
             "--eval-every", str(args.eval_every), "--eval-episodes", str(args.eval_episodes),
-            "--checkpoint-every", "0", "--output", str(run_dir), "--quiet"]
+            "--checkpoint-every", str(args.checkpoint_every), "--output", str(run_dir), "--quiet"]
     if spec.per_unit_type:
         from k24_rllib.envs import env_info_for
 
@@ -78,8 +79,15 @@ def run_argv(env: str, mask: str, seed: int, run_dir: Path, args: argparse.Names
 
 
 def read_results(run_dir: Path) -> list[dict[str, float]]:
+    """The run's iterations, one row each: a row written again after a resume replaces the earlier one."""
     path = run_dir / "result.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    return list({int(row["training_iteration"]): row for row in rows}.values())
+
+
+def training_seconds(rows: list[dict[str, float]]) -> float:
+    """RLlib's training time summed over iterations (``time_total_s`` restarts from zero after a resume)."""
+    return float(sum(row["time_this_iter_s"] for row in rows))
 
 
 def finished(run_dir: Path, budget: int) -> bool:
@@ -101,17 +109,28 @@ def warm_up_env(config: Any) -> None:
     env.close()
 
 
-def train_run(argv: list[str], family: str, run_dir: Path) -> dict[str, Any]:
-    """One training run through the CLI's own path; returns its wall time, the load around it and the git
-    revision it trained with (a long benchmark may outlive the checkout's HEAD, so the summary's own is not it)."""
+def train_run(argv: list[str], family: str, run_dir: Path, checkpoint_every: int) -> dict[str, Any]:
+    """One training run through the CLI's own path, continued from its checkpoint when one exists; records its
+    wall time, the load around it and the git revision of every sitting (a long benchmark may outlive the
+    checkout's HEAD, so the summary's own is not it)."""
     args = parse_args(build_parser("learning benchmark run", family, ""), argv)
     config = build_config(args)
-    prepare_output(args.output, False, "")
+    resume = (run_dir / CHECKPOINT).is_dir()
+    if not resume and run_dir.is_dir() and any(run_dir.iterdir()):  # stopped before its first checkpoint
+        run_dir.rename(run_dir.with_name(f"{run_dir.name}.abandoned-{time.strftime('%Y%m%d-%H%M%S')}"))
+    prepare_output(args.output, resume, "")
     warm_up_env(config)
+    progress = run_dir / "benchmark_sittings.json"
+    sittings = json.loads(progress.read_text()) if resume and progress.is_file() else []
     git, load_start, start = machine_info()["git"], os.getloadavg()[0], time.time()
-    train(config, run_dir, False, 0, quiet=True)
-    record = {"argv": argv, "git": git, "wall_s": round(time.time() - start, 1),
-              "load_1min_start": round(load_start, 2), "load_1min_end": round(os.getloadavg()[0], 2)}
+    sittings.append({"git": git, "resumed": resume, "load_1min_start": round(load_start, 2)})
+    progress.write_text(json.dumps(sittings, indent=2) + "\n")
+    train(config, run_dir, resume, checkpoint_every, quiet=True)
+    sittings[-1].update(wall_s=round(time.time() - start, 1), load_1min_end=round(os.getloadavg()[0], 2))
+    progress.write_text(json.dumps(sittings, indent=2) + "\n")
+    record = {"argv": argv, "git": ", ".join(dict.fromkeys(s["git"] for s in sittings)),
+              "wall_s": round(sum(s["wall_s"] for s in sittings), 1), "sittings": sittings,
+              "load_1min_start": sittings[0]["load_1min_start"], "load_1min_end": sittings[-1]["load_1min_end"]}
     (run_dir / "benchmark_run.json").write_text(json.dumps(record, indent=2) + "\n")
     return record
 
@@ -141,7 +160,6 @@ def mask_agreement(run_dir: Path) -> float | None:
     from ray.rllib.core.rl_module.rl_module import RLModule
 
     from k24_rllib.analysis import mask_agreement as agreement_matrix
-    from k24_rllib.experiment import CHECKPOINT
 
     path = run_dir / CHECKPOINT / COMPONENT_LEARNER_GROUP / COMPONENT_LEARNER / COMPONENT_RL_MODULE / DEFAULT_MODULE_ID
     agent = RLModule.from_checkpoint(str(path)).agent
@@ -162,7 +180,7 @@ def summarise_run(env: str, mask: str, seed: int, run_dir: Path, eval_every: int
     record = json.loads((run_dir / "benchmark_run.json").read_text())
     points = curve(rows, eval_every)
     last = points[-1] if points else {}
-    train_s = rows[-1]["time_total_s"]  # RLlib's sum of iteration times: training + evaluation, no build
+    train_s = training_seconds(rows)  # RLlib's iteration times: training + evaluation, no build
     updates = [row["timers/learner_update_timer"] for row in rows if row.get("timers/learner_update_timer")]
     return {
         "env": env, "mask": mask, "seed": seed, "run_dir": str(run_dir),
@@ -319,6 +337,7 @@ def parse_cli(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--eval-episodes", type=int, default=None, help="greedy episodes per evaluation")
     parser.add_argument("--num-workers", type=int, default=None, help="remote EnvRunners per run (CLI default 2)")
     parser.add_argument("--runs", type=Path, default=None, help="folder of the run dirs (default OUTPUT/learning_runs)")
+    parser.add_argument("--checkpoint-every", type=int, default=10, help="iterations between a run's checkpoints")
     args, extra = parser.parse_known_args(argv)
     owned = [token for token in extra if token.split("=")[0] in OWNED_FLAGS]
     if owned:
@@ -348,7 +367,8 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
                 if not finished(run_dir, args.budget):
                     print(f"training {run_dir.name} ...", flush=True)
                     try:
-                        train_run(run_argv(env, mask, seed, run_dir, args, extra), ENVS[env].family, run_dir)
+                        train_run(run_argv(env, mask, seed, run_dir, args, extra), ENVS[env].family, run_dir,
+                                  args.checkpoint_every)
                     except CliError as err:
                         raise SystemExit(f"error: {run_dir.name}: {err}") from err
                 runs.append(summarise_run(env, mask, seed, run_dir, args.eval_every))

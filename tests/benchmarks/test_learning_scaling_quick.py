@@ -68,6 +68,26 @@ def test_learning_quick(bench, tmp_path: Path) -> None:
     again = learning.main(["--quick", "--mask", "k24", "--output", str(tmp_path)])  # finished runs are read, not rerun
     assert json.loads(again["json"].read_text())["runs"][0]["wall_s"] == result["runs"][0]["wall_s"]
 
+    # a run killed after a checkpoint but before it was recorded continues from that checkpoint
+    run_dir = Path(result["runs"][0]["run_dir"])
+    (run_dir / "benchmark_run.json").unlink()
+    rows_before = learning.read_results(run_dir)
+    continued = json.loads(learning.main(["--quick", "--mask", "k24", "--output", str(tmp_path)])["json"].read_text())
+    record = json.loads((run_dir / "benchmark_run.json").read_text())
+    assert [s["resumed"] for s in record["sittings"]] == [False, True]
+    assert continued["runs"][0]["env_steps"] >= rows_before[-1]["env_steps"]
+    assert len(learning.read_results(run_dir)) >= len(rows_before)
+
+
+def test_learning_reads_a_resumed_runs_rows_once_and_sums_its_time(tmp_path: Path, bench) -> None:
+    learning = bench("learning")
+    rows = [{"training_iteration": i, "time_this_iter_s": 2.0, "time_total_s": t, "env_steps": 100 * i}
+            for i, t in [(1, 2.0), (2, 4.0), (2, 2.0), (3, 4.0)]]  # iteration 2 written again after a resume
+    (tmp_path / "result.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    read = learning.read_results(tmp_path)
+    assert [r["training_iteration"] for r in read] == [1, 2, 3] and read[1]["time_total_s"] == 2.0
+    assert learning.training_seconds(read) == 6.0
+
 
 def test_learning_refuses_flags_it_owns(bench) -> None:
     learning = bench("learning")
