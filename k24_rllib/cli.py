@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import os
+import re
 from dataclasses import fields
 from typing import Any, Sequence
 
@@ -18,6 +19,23 @@ import yaml
 from k24_rllib.sparsity import K24Args, KaleiArgs
 
 OVERRIDE_GROUPS = ("K24_args", "kalei_args", "env_args", "training")
+
+
+class NumberLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that also reads ``1e-3``, ``5e-4`` and ``1e30`` as floats, as YAML 1.2 and Python do
+    (YAML 1.1, which PyYAML follows, needs a dot and a signed exponent: ``1.0e-3``)."""
+
+
+NumberLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def load_yaml(source: Any) -> Any:
+    """YAML text or stream -> Python values, with ``NumberLoader``'s numbers."""
+    return yaml.load(source, Loader=NumberLoader)  # noqa: S506 (a SafeLoader subclass)
 
 
 class CliError(ValueError):
@@ -87,7 +105,7 @@ def parse_overrides(tokens: Sequence[str]) -> dict[str, dict[str, Any]]:
 
 def _scalar(text: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError:
         return text
 

@@ -31,7 +31,7 @@ from ray import tune
 from ray.tune.search.variant_generator import generate_variants
 
 from k24_rllib.algorithm import K24QMix, K24QMixConfig
-from k24_rllib.cli import CliError, first_line, training_keys
+from k24_rllib.cli import CliError, first_line, load_yaml, training_keys
 from k24_rllib.experiment import init_ray
 
 KeyPath = tuple[str, ...]
@@ -171,7 +171,7 @@ def load_sweep(path: str | Path) -> Sweep:
         raise CliError(f"sweep file {path} does not exist")
     try:
         with path.open() as stream:  # a stream, so YAML's message names the file
-            raw = yaml.safe_load(stream)
+            raw = load_yaml(stream)
     except yaml.YAMLError as err:
         raise CliError(f"{path}: invalid YAML: {' '.join(str(err).split())}") from err
     if not isinstance(raw, dict):

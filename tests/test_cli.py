@@ -24,6 +24,19 @@ def test_dotted_overrides_are_typed_and_grouped():
     assert overrides["training"] == {"double_q": False}
 
 
+@pytest.mark.parametrize(("text", "value"), [("1e-3", 1e-3), ("5e-4", 5e-4), ("1e30", 1e30), ("-2.5E+3", -2500.0),
+                                            ("1.0e-3", 1e-3), ("3", 3), ("e3", "e3")])
+def test_numbers_in_scientific_notation_are_numbers(text, value):
+    parsed = parse_overrides([f"--training.lr={text}"])["training"]["lr"]
+    assert parsed == value and type(parsed) is type(value)
+
+
+def test_scientific_notation_reaches_a_validated_config():
+    args = parse_args(build_parser("t", "smac", "3m"), ["--training.lr=1e-3", "--K24_args.div_coef=1e30"])
+    config = build_config(args)
+    assert config.lr == 1e-3 and config.K24_args["div_coef"] == 1e30
+
+
 @pytest.mark.parametrize(
     "token, words",
     [

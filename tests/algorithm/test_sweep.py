@@ -113,6 +113,12 @@ def test_a_one_value_grid_is_a_plain_value(tmp_path):
     assert sweep.param_space()["mask"] == "kalei" and len(tune_variants(sweep)) == 1
 
 
+def test_numbers_in_scientific_notation_are_numbers(tmp_path):
+    """YAML 1.1 reads 5e-4 as a string; the sweep loader reads it as the float users mean."""
+    sweep = load_sweep(write(tmp_path, MINIMAL + "training: {lr: 5e-4, K24_args: {div_coef: 1e30}}\n"))
+    assert sweep.config().lr == 5e-4 and sweep.config().K24_args["div_coef"] == 1e30
+
+
 def test_t_max_defaults_to_the_stop_budget(tmp_path):
     assert load_sweep(write(tmp_path, MINIMAL)).config().t_max == 100
     assert load_sweep(write(tmp_path, MINIMAL + "training: {t_max: 50}\n")).config().t_max == 50
