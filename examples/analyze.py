@@ -43,7 +43,7 @@ def load_agent(directory: Path) -> tuple[Any, list[str]]:
     from k24_rllib.models import RecurrentAgent
 
     try:
-        module = RLModule.from_checkpoint(directory)
+        module = RLModule.from_checkpoint(str(directory.resolve()))  # RLlib reads a relative path as a URI
     except Exception as err:  # noqa: BLE001 - any failure inside Ray means an unreadable module
         reason = (str(err).strip().splitlines() or [""])[0][:200]
         raise CliError(f"the RLModule in {directory} could not be restored ({type(err).__name__}: {reason})") from err
@@ -60,13 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=None, help="folder for the PNGs and summary.md")
     args = parser.parse_args(argv)
     try:
-        agent, labels = load_agent(module_dir(args.checkpoint))
+        agent, labels = load_agent(module_dir(args.checkpoint.expanduser()))
     except CliError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     from k24_rllib.analysis import analyze
 
-    output = args.output or args.checkpoint.resolve().parent / "analysis"
+    output = args.output.expanduser() if args.output else args.checkpoint.expanduser().resolve().parent / "analysis"
     paths = analyze(agent, output, title=f"Mask analysis of {args.checkpoint}", mask_labels=labels)
     print(f"mask {agent.mask}: wrote {', '.join(sorted(p.name for p in paths.values()))} to {output}")
     return 0

@@ -176,8 +176,8 @@ def save_checkpoint(algo: Any, run_dir: Path) -> Path:
 
 
 def check_checkpoint(path: str | Path) -> Path:
-    """Fails fast (before Ray starts) on a path that cannot be a checkpoint."""
-    path = Path(path)
+    """Fails fast (before Ray starts) on a path that cannot be a checkpoint; ``~`` is expanded."""
+    path = Path(path).expanduser()
     if not path.exists():
         raise CliError(f"checkpoint {path} does not exist")
     if not (path / "rllib_checkpoint.json").is_file():

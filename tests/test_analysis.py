@@ -159,6 +159,15 @@ def test_analyze_script_on_saved_modules(
     assert len(list(output.glob("*.png"))) == {"k24": 7, "kalei": 2, "none": 0}[mask]
 
 
+def test_analyze_script_takes_the_readmes_relative_path(
+    analyze_main: Callable[[list[str]], int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    save_module("k24", tmp_path / "results" / "run" / "checkpoint" / "learner_group/learner/rl_module/default_policy")
+    monkeypatch.chdir(tmp_path)
+    assert analyze_main(["--checkpoint", "results/run/checkpoint"]) == 0
+    assert (tmp_path / "results" / "run" / "analysis" / "summary.md").is_file()
+
+
 @pytest.mark.parametrize("case", ["missing", "empty dir", "file"])
 def test_analyze_script_rejects_non_checkpoints_in_one_line(
     analyze_main: Callable[[list[str]], int], case: str, tmp_path: Path, capsys: pytest.CaptureFixture
