@@ -42,7 +42,7 @@ class CliError(ValueError):
     """A user mistake on the command line; scripts print it as one line and exit with status 2."""
 
 
-def first_line(err: BaseException, limit: int = 300) -> str:
+def first_line(err: BaseException, limit: int = 1000) -> str:
     """The message's first line: RLlib appends advice lines ("To suppress all validation errors...")."""
     return (str(err).strip().splitlines() or [repr(err)])[0][:limit]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -122,3 +123,12 @@ def test_evaluate_script_missing_checkpoint(tmp_path, capsys):
     evaluate = runpy.run_path(str(script))["main"]
     assert evaluate(["--checkpoint", str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_the_sc2_install_message_reaches_the_user_whole():
+    pytest.importorskip("ray")
+    if importlib.util.find_spec("smac") is not None:
+        pytest.skip("a smac package is installed")
+    with pytest.raises(CliError) as err:
+        build_config(args_for("--backend", "sc2"))
+    assert "SC2PATH" in str(err.value) and "PyPI" in str(err.value)
