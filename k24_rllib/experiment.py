@@ -104,7 +104,7 @@ def train(config: Any, run_dir: Path, resume: bool, checkpoint_every: int, quiet
     steps, iteration, started = env_steps(algo), 0, time.time()
     with tqdm(total=t_max, initial=steps, disable=quiet, unit="step", dynamic_ncols=True) as bar:
         while steps < t_max:
-            result = algo.train()
+            result = _train_iteration(algo, run_dir)
             iteration += 1
             new_steps = env_steps(algo)
             bar.update(new_steps - steps)
@@ -118,6 +118,19 @@ def train(config: Any, run_dir: Path, resume: bool, checkpoint_every: int, quiet
     writer.close()
     algo.stop()
     return result
+
+
+def _train_iteration(algo: Any, run_dir: Path) -> dict[str, Any]:
+    """``algo.train()``; a run stopped by non-finite losses ends in a one-line error naming its last checkpoint."""
+    from k24_rllib.algorithm.learner import NonFiniteTrainingError
+
+    try:
+        return algo.train()
+    except NonFiniteTrainingError as err:
+        last = run_dir / CHECKPOINT
+        algo.stop()
+        saved = f"last good checkpoint: {last}" if last.is_dir() else "no checkpoint was saved"
+        raise CliError(f"{first_line(err)}; {saved}") from err
 
 
 def env_steps(algo: Any) -> int:

@@ -47,6 +47,7 @@ class K24QMixConfig(DQNConfig):
         self.t_max = 1_000_000
         self.mixed_precision = False
         self.torch_num_threads: int | None = 1
+        self.max_skipped_updates = 10
 
         # DQN settings with pymarl2-like values (see the class docstring).
         self.double_q = True
@@ -87,6 +88,7 @@ class K24QMixConfig(DQNConfig):
         t_max: int | None = NotProvided,
         mixed_precision: bool | None = NotProvided,
         torch_num_threads: int | None = NotProvided,
+        max_skipped_updates: int | None = NotProvided,
         **kwargs: Any,
     ) -> "K24QMixConfig":
         """DQN's ``training()`` plus:
@@ -108,6 +110,8 @@ class K24QMixConfig(DQNConfig):
             torch_num_threads: intra-op threads of a CPU learner; 1 by default because the sequence unroll is
                 made of many tiny ops, where thread hand-offs cost more than they save (measured ~10x on 2 cores
                 shared with rollout workers). None leaves torch's default.
+            max_skipped_updates: updates with a non-finite loss or gradient are skipped (and counted as
+                ``num_skipped_updates``); this many in a row stop training with a one-line error.
         """
         super().training(**kwargs)
         for name, value in {
@@ -127,6 +131,7 @@ class K24QMixConfig(DQNConfig):
             "t_max": t_max,
             "mixed_precision": mixed_precision,
             "torch_num_threads": torch_num_threads,
+            "max_skipped_updates": max_skipped_updates,
         }.items():
             if value is not NotProvided:
                 setattr(self, name, value)
@@ -157,7 +162,7 @@ class K24QMixConfig(DQNConfig):
         KaleiArgs.from_dict(self.kalei_args)
         if not 0.0 <= self.td_lambda <= 1.0:
             self._value_error(f"td_lambda={self.td_lambda!r} is invalid: must be in [0, 1]")
-        for name in ("t_max", "hidden_dim", "mixer_embed_dim", "hypernet_dim"):
+        for name in ("t_max", "hidden_dim", "mixer_embed_dim", "hypernet_dim", "max_skipped_updates"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
                 self._value_error(f"{name}={getattr(self, name)!r} is invalid: must be a positive integer")
         if self.masks_per == "unit_type" and (self.unit_type_slice is None or self.n_unit_types < 1):

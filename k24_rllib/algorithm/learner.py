@@ -24,6 +24,10 @@ from k24_rllib.sparsity import K24Args, KaleiArgs
 _CONTROLLERS = "k24_mask_controllers"
 
 
+class NonFiniteTrainingError(RuntimeError):
+    """Too many updates in a row had a non-finite loss or gradient; the message names the term and env step."""
+
+
 class K24QMixLearner(DQNTorchLearner):
     """Loss = loss_td + div_coef * div_loss; temperature, epsilon and resets follow the env-step counter.
 
@@ -39,6 +43,10 @@ class K24QMixLearner(DQNTorchLearner):
         super().build()
         if self.config.torch_num_threads and self._device.type == "cpu":
             torch.set_num_threads(self.config.torch_num_threads)
+        self.num_skipped_updates = 0
+        self._skipped_in_a_row = 0
+        self._t_env = 0
+        self._loss_terms: dict[str, torch.Tensor] = {}
         self.controllers: dict[ModuleID, MaskController] = {}
         for module_id, module in self.module._rl_modules.items():
             cfg = self.config.get_config_for_module(module_id)
@@ -62,7 +70,7 @@ class K24QMixLearner(DQNTorchLearner):
     def before_gradient_based_update(self, *, timesteps: dict[str, Any]) -> None:
         """Sets epsilon and temperature for the current env step and runs due resets."""
         super().before_gradient_based_update(timesteps=timesteps)
-        t_env = int(timesteps.get(NUM_ENV_STEPS_SAMPLED_LIFETIME) or 0)
+        t_env = self._t_env = int(timesteps.get(NUM_ENV_STEPS_SAMPLED_LIFETIME) or 0)
         for module_id, controller in self.controllers.items():
             cfg = self.config.get_config_for_module(module_id)
             module: K24QMixModule = self.module[module_id].unwrapped()
@@ -105,6 +113,7 @@ class K24QMixLearner(DQNTorchLearner):
         loss_td = (td_error**2).sum() / n_valid
         div_loss, div_coef = self.controllers[module_id].diversity_term(loss_td)
         loss = loss_td + div_coef * div_loss
+        self._loss_terms = {"TD": loss_td.detach(), "diversity": div_loss.detach()}
 
         self.metrics.log_dict(
             {
@@ -119,6 +128,26 @@ class K24QMixLearner(DQNTorchLearner):
             key=module_id,
         )
         return loss
+
+    def apply_gradients(self, gradients_dict: dict[Any, torch.Tensor]) -> None:
+        """The optimiser step, skipped when a loss term or a gradient is not finite (RLlib would zero NaN
+        gradients and step anyway, moving the weights on stale Adam moments). ``max_skipped_updates`` skips in a
+        row stop training with ``NonFiniteTrainingError``."""
+        bad_terms = [name for name, value in self._loss_terms.items() if not torch.isfinite(value).all()]
+        if not bad_terms and all(torch.isfinite(g).all() for g in gradients_dict.values()):
+            self._skipped_in_a_row = 0
+            super().apply_gradients(gradients_dict)
+        else:
+            self.num_skipped_updates += 1
+            self._skipped_in_a_row += 1
+            if self._skipped_in_a_row >= self.config.max_skipped_updates:
+                terms = " and ".join(bad_terms) + " loss" if bad_terms else "the gradient"
+                raise NonFiniteTrainingError(
+                    f"{terms} not finite for {self._skipped_in_a_row} updates in a row at env step {self._t_env}: "
+                    "training stopped (try a lower --training.lr or grad_clip)"
+                )
+        for module_id in self.controllers:
+            self.metrics.log_value((module_id, "num_skipped_updates"), self.num_skipped_updates, reduce="item")
 
     def after_gradient_based_update(self, *, timesteps: dict[str, Any]) -> None:
         """Target sync (DQN's), then the pattern and sparsity statistics of the updated masks."""

@@ -7,6 +7,7 @@ the schedule where it stopped.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import torch
@@ -91,8 +92,10 @@ class MaskController:
         div_loss = self.agent.diversity_loss()
         if not self.active:
             return div_loss, 0.0
-        coef = self.coefficient.update(float(loss_td.detach()), float(div_loss.detach()))
-        return div_loss, coef
+        td, div = float(loss_td.detach()), float(div_loss.detach())
+        if not math.isfinite(td + div):  # that update is skipped; keep NaN out of the coefficient's history
+            return div_loss, self.coefficient.value
+        return div_loss, self.coefficient.update(td, div)
 
     def state_dict(self) -> dict[str, Any]:
         return {
