@@ -40,7 +40,7 @@ def load_agent(directory: Path) -> tuple[Any, list[str]]:
     """(the module's agent network, a label per mask) from an RLModule folder."""
     from ray.rllib.core.rl_module.rl_module import RLModule
 
-    from k24_rllib.models import RecurrentAgent
+    from k24_rllib.models import RecurrentAgent, first_non_finite
 
     try:
         module = RLModule.from_checkpoint(str(directory.resolve()))  # RLlib reads a relative path as a URI
@@ -50,6 +50,9 @@ def load_agent(directory: Path) -> tuple[Any, list[str]]:
     agent = getattr(module, "agent", None)
     if not isinstance(agent, RecurrentAgent):
         raise CliError(f"{directory} holds a {type(module).__name__}, not a K24QMix module (no agent network)")
+    bad = first_non_finite(module.state_dict())
+    if bad is not None:
+        raise CliError(f"the RLModule in {directory}: tensor {bad} holds NaN/inf; refusing to analyse it")
     per = "unit type" if getattr(module, "unit_type_slice", None) is not None else "agent"
     return agent, [f"{per} {k}" for k in range(agent.n_masks)]
 

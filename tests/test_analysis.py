@@ -180,3 +180,18 @@ def test_analyze_script_rejects_non_checkpoints_in_one_line(
     assert analyze_main(["--checkpoint", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_analyze_script_refuses_nan_weights_naming_the_tensor(
+    analyze_main: Callable[[list[str]], int], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import torch
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    save_module("k24", tmp_path / "module")
+    module = RLModule.from_checkpoint(str(tmp_path / "module"))
+    with torch.no_grad():
+        module.agent.fc1.alpha[0, 0, 0] = float("inf")
+    module.save_to_path(tmp_path / "bad")
+    assert analyze_main(["--checkpoint", str(tmp_path / "bad")]) == 2
+    assert "tensor agent.fc1.alpha holds NaN/inf" in capsys.readouterr().err

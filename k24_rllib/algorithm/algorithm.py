@@ -24,6 +24,7 @@ from ray.rllib.utils.metrics import (
 )
 
 from k24_rllib.algorithm.config import K24QMixConfig
+from k24_rllib.models import first_non_finite
 
 SAMPLE_TAG = "k24_sample"
 REPLAY = "replay"  # result["replay"]: env steps sampled and trained, and the replay ratio that ran
@@ -142,9 +143,13 @@ class K24QMix(DQN):
         return result
 
     def restore_from_path(self, path: Any, *args: Any, **kwargs: Any) -> None:
-        """RLlib's restore, plus one more weight sync: RLlib 2.60 can leave a remote EnvRunner on its initial
-        weights after a restore, and here the weights carry the masks, epsilon and temperature."""
+        """RLlib's restore, refusing weights or buffers that hold NaN/inf, plus one more weight sync: RLlib 2.60
+        can leave a remote EnvRunner on its initial weights after a restore, and here the weights carry the
+        masks, epsilon and temperature."""
         super().restore_from_path(path, *args, **kwargs)
+        bad = first_non_finite(self.learner_group.get_weights().get(DEFAULT_MODULE_ID, {}))
+        if bad is not None:
+            raise ValueError(f"checkpoint {path}: tensor {bad} holds NaN/inf; refusing to restore it")
         if self.env_runner_group is None or not self.env_runner_group.num_remote_env_runners():
             return
         # RLlib's own sync is fire-and-forget and de-duplicated by tag, so push the state and wait for it.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
+from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -205,3 +207,12 @@ def mask_ids_for(obs: torch.Tensor, unit_type_slice: tuple[int, int] | None = No
     bits = obs[..., unit_type_slice[0] : unit_type_slice[1]]
     alive = bits.abs().sum(dim=-1) > 0
     return torch.where(alive, bits.argmax(dim=-1), torch.zeros_like(alive, dtype=torch.long))
+
+
+def first_non_finite(tensors: Mapping[str, Any]) -> str | None:
+    """The name of the first floating-point tensor (or array) holding NaN or inf; None when all are finite."""
+    for name, value in tensors.items():
+        t = torch.as_tensor(value)
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            return name
+    return None

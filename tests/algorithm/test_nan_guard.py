@@ -74,3 +74,19 @@ def test_the_cli_reports_it_in_one_line_with_the_last_checkpoint(ray_local, monk
     config = small_config(max_skipped=3)
     with pytest.raises(CliError, match=r"TD loss not finite .* no checkpoint was saved$"):
         train(config, tmp_path, resume=False, checkpoint_every=1, quiet=True)
+
+
+def test_a_checkpoint_with_nan_weights_is_refused_naming_the_tensor(ray_local, tmp_path):
+    from ray.rllib.algorithms.algorithm import Algorithm
+
+    algo = build(max_skipped=3)
+    try:
+        algo.train()
+        module = algo.learner_group._learner.module["default_policy"]
+        with torch.no_grad():
+            module.agent.fc2.weight[0, 0] = float("nan")
+        algo.save_to_path(str(tmp_path))
+    finally:
+        algo.stop()
+    with pytest.raises(ValueError, match=r"tensor agent\.fc2\.weight holds NaN/inf"):
+        Algorithm.from_checkpoint(str(tmp_path))
