@@ -84,21 +84,30 @@ def prepare_output(output: str | None, resume: bool, default_name: str) -> Path:
 
 
 def init_ray(address: str | None) -> None:
+    """Starts (or, with ``address``, joins) Ray; a Ray this process already runs is used as it is."""
     import ray
 
+    if ray.is_initialized():
+        return
     if address:
         ray.init(address=address)
     else:
         ray.init(include_dashboard=False, log_to_driver=False)
 
 
-def train(config: Any, run_dir: Path, resume: bool, checkpoint_every: int, quiet: bool = False) -> dict[str, Any]:
-    """Trains until ``config.t_max`` env steps, logging every iteration; returns the last result."""
+def train(
+    config: Any, run_dir: Path, resume: bool, checkpoint_every: int, quiet: bool = False, stop: int | None = None
+) -> dict[str, Any]:
+    """Trains until ``stop`` env steps (default ``t_max``), logging every iteration; returns the last result.
+
+    A resumed run given a larger ``stop`` trains on to it; its schedules keep the saved ``t_max`` (temperature
+    annealing, resets and progress are not re-stretched).
+    """
     from tensorboardX import SummaryWriter
     from tqdm import tqdm
 
     algo = restore(run_dir / CHECKPOINT) if resume else config.build_algo()
-    t_max = algo.config.t_max
+    t_max = stop or algo.config.t_max
     writer = SummaryWriter(str(run_dir / "tensorboard"))
     result: dict[str, Any] = {}
     steps, iteration, started = env_steps(algo), 0, time.time()
@@ -206,7 +215,7 @@ def restore(path: str | Path) -> Any:
     try:
         return Algorithm.from_checkpoint(str(path.resolve()))
     except Exception as err:  # noqa: BLE001 - any failure inside Ray means an unreadable checkpoint
-        raise CliError(f"checkpoint {path} could not be restored ({type(err).__name__}: {first_line(err, 200)}); "
+        raise CliError(f"checkpoint {path} could not be restored ({type(err).__name__}: {first_line(err, 600)}); "
                        "it may be corrupt or from another k24-rllib/Ray version") from err
 
 
@@ -217,17 +226,44 @@ def main(family: str, default_name: str, description: str, argv: list[str] | Non
     from k24_rllib.cli import build_parser, parse_args
 
     try:
-        args = parse_args(build_parser(description, family, default_name), argv)
+        parser = build_parser(description, family, default_name)
+        args = parse_args(parser, argv)
         args.family = family_of(args.family, args.name)
-        config = None if args.resume else build_config(args)
+        stop = None
+        if args.resume:
+            refuse_fixed_flags(args, parser)
+            config = None
+            stop = args.stop_timesteps if args.stop_timesteps != parser.get_default("stop_timesteps") else None
+        else:
+            config = build_config(args)
         run_dir = prepare_output(args.output, args.resume, f"{args.family}_{args.name}_{args.mask}")
         init_ray(args.address)
-        train(config, run_dir, args.resume, args.checkpoint_every, args.quiet)
+        train(config, run_dir, args.resume, args.checkpoint_every, args.quiet, stop=stop)
     except CliError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(final_message(run_dir))
     return 0
+
+
+# Flags a resumed run may take: the rest are settings saved in its checkpoint.
+RESUMABLE_FLAGS = ("stop_timesteps", "checkpoint_every", "output", "resume", "address", "quiet")
+
+
+def refuse_fixed_flags(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """--resume continues a run with the settings in its checkpoint: a flag that would change them is an error."""
+    changed = [
+        action.option_strings[0]
+        for action in parser._actions
+        if action.dest not in RESUMABLE_FLAGS + ("help",) and action.option_strings
+        and getattr(args, action.dest) != action.default
+    ]
+    changed += [f"--{group}.{key}" for group, values in args.overrides.items() for key in values]
+    if changed:
+        raise CliError(
+            f"--resume continues the saved run with its own settings; {', '.join(changed)} cannot change "
+            "(drop them, or start a new run with another --output); --stop-timesteps may extend the budget"
+        )
 
 
 def family_of(family: str, name: str) -> str:

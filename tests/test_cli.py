@@ -132,3 +132,25 @@ def test_the_sc2_install_message_reaches_the_user_whole():
     with pytest.raises(CliError) as err:
         build_config(args_for("--backend", "sc2"))
     assert "SC2PATH" in str(err.value) and "PyPI" in str(err.value)
+
+
+def test_resume_refuses_flags_it_cannot_change(tmp_path, capsys):
+    argv = ["--output", str(tmp_path), "--resume", "--num-workers", "3", "--training.lr=0.01"]
+    assert main("smac", "3m", "test", argv) == 2
+    message = capsys.readouterr().err.strip()
+    assert message.count("\n") == 0 and "--num-workers" in message and "--training.lr" in message
+
+
+def test_resume_with_a_larger_budget_extends_the_run(ray_local, tmp_path):
+    pytest.importorskip("jaxmarl")
+    small = ["--num-workers", "0", "--envs-per-worker", "2", "--eval-every", "0", "--quiet", "--output", str(tmp_path),
+             "--training.num_steps_sampled_before_learning_starts=200", "--training.train_batch_size_per_learner=64",
+             "--training.training_intensity=1"]
+    assert main("smac", "3m", "test", ["--stop-timesteps", "500", *small]) == 0
+    first = [json.loads(line) for line in (tmp_path / "result.jsonl").read_text().splitlines()]
+    resume = ["--output", str(tmp_path), "--resume", "--quiet", "--stop-timesteps", str(first[-1]["env_steps"] + 1500)]
+    assert main("smac", "3m", "test", resume) == 0
+    rows = [json.loads(line) for line in (tmp_path / "result.jsonl").read_text().splitlines()]
+    assert rows[-1]["env_steps"] >= first[-1]["env_steps"] + 1500
+    iterations = [int(row["training_iteration"]) for row in rows]
+    assert iterations == list(range(1, len(rows) + 1))  # continues, no duplicate or missing iteration
