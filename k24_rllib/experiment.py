@@ -107,6 +107,8 @@ def train(
     from tqdm import tqdm
 
     algo = restore(run_dir / CHECKPOINT) if resume else config.build_algo()
+    if resume:
+        drop_rows_after(run_dir, algo.iteration)
     t_max = stop or algo.config.t_max
     writer = SummaryWriter(str(run_dir / "tensorboard"))
     result: dict[str, Any] = {}
@@ -183,6 +185,16 @@ def log_result(writer: Any, run_dir: Path, result: dict[str, Any], steps: int) -
     writer.flush()
     with open(run_dir / "result.jsonl", "a") as f:
         f.write(json.dumps({"env_steps": steps, **flat}) + "\n")
+
+
+def drop_rows_after(run_dir: Path, iteration: int) -> None:
+    """Keeps the ``result.jsonl`` rows up to the checkpoint's ``iteration``: later ones (logged before a crash
+    stopped the run ahead of its next checkpoint) are trained again after the resume, and must not count twice."""
+    path = run_dir / "result.jsonl"
+    if path.is_file():
+        lines = [line for line in path.read_text().splitlines() if line.strip()]
+        kept = [line for line in lines if json.loads(line)["training_iteration"] <= iteration]
+        path.write_text("".join(f"{line}\n" for line in kept))
 
 
 def save_checkpoint(algo: Any, run_dir: Path) -> Path:

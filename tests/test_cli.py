@@ -148,6 +148,8 @@ def test_resume_with_a_larger_budget_extends_the_run(ray_local, tmp_path):
              "--training.training_intensity=1"]
     assert main("smac", "3m", "test", ["--stop-timesteps", "500", *small]) == 0
     first = [json.loads(line) for line in (tmp_path / "result.jsonl").read_text().splitlines()]
+    with open(tmp_path / "result.jsonl", "a") as f:  # a row logged before a crash hit ahead of its checkpoint
+        f.write(json.dumps({**first[-1], "training_iteration": first[-1]["training_iteration"] + 1}) + "\n")
     resume = ["--output", str(tmp_path), "--resume", "--quiet", "--stop-timesteps", str(first[-1]["env_steps"] + 1500)]
     assert main("smac", "3m", "test", resume) == 0
     rows = [json.loads(line) for line in (tmp_path / "result.jsonl").read_text().splitlines()]
