@@ -107,12 +107,12 @@ def train(
     from tqdm import tqdm
 
     algo = restore(run_dir / CHECKPOINT) if resume else config.build_algo()
-    if resume:
-        drop_rows_after(run_dir, algo.iteration)
+    earlier_s = drop_rows_after(run_dir, algo.iteration) if resume else 0.0
     t_max = stop or algo.config.t_max
     writer = SummaryWriter(str(run_dir / "tensorboard"))
     result: dict[str, Any] = {}
     steps, iteration, started = env_steps(algo), 0, time.time()
+    first_steps = steps
     with tqdm(total=t_max, initial=steps, disable=quiet, unit="step", dynamic_ncols=True) as bar:
         while steps < t_max:
             result = _train_iteration(algo, run_dir)
@@ -120,8 +120,9 @@ def train(
             new_steps = env_steps(algo)
             bar.update(new_steps - steps)
             steps = new_steps
-            summary = summarise(result, steps / max(time.time() - started, 1e-9))
+            summary = summarise(result, (steps - first_steps) / max(time.time() - started, 1e-9))
             bar.set_postfix({k: v for k, v in summary.items() if k != "env_steps"}, refresh=False)
+            result["time_total_s"] = result.get("time_total_s", 0.0) + earlier_s  # RLlib's restarts on restore
             log_result(writer, run_dir, result, steps)
             if checkpoint_every and iteration % checkpoint_every == 0:
                 save_checkpoint(algo, run_dir)
@@ -187,14 +188,17 @@ def log_result(writer: Any, run_dir: Path, result: dict[str, Any], steps: int) -
         f.write(json.dumps({"env_steps": steps, **flat}) + "\n")
 
 
-def drop_rows_after(run_dir: Path, iteration: int) -> None:
+def drop_rows_after(run_dir: Path, iteration: int) -> float:
     """Keeps the ``result.jsonl`` rows up to the checkpoint's ``iteration``: later ones (logged before a crash
-    stopped the run ahead of its next checkpoint) are trained again after the resume, and must not count twice."""
+    stopped the run ahead of its next checkpoint) are trained again after the resume, and must not count twice.
+    Returns the kept rows' ``time_total_s``, the training time the resumed run continues from."""
     path = run_dir / "result.jsonl"
-    if path.is_file():
-        lines = [line for line in path.read_text().splitlines() if line.strip()]
-        kept = [line for line in lines if json.loads(line)["training_iteration"] <= iteration]
-        path.write_text("".join(f"{line}\n" for line in kept))
+    if not path.is_file():
+        return 0.0
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    kept = [row for row in rows if row["training_iteration"] <= iteration]
+    path.write_text("".join(json.dumps(row) + "\n" for row in kept))
+    return float(kept[-1].get("time_total_s", 0.0)) if kept else 0.0
 
 
 def save_checkpoint(algo: Any, run_dir: Path) -> Path:

@@ -156,3 +156,5 @@ def test_resume_with_a_larger_budget_extends_the_run(ray_local, tmp_path):
     assert rows[-1]["env_steps"] >= first[-1]["env_steps"] + 1500
     iterations = [int(row["training_iteration"]) for row in rows]
     assert iterations == list(range(1, len(rows) + 1))  # continues, no duplicate or missing iteration
+    times = [row["time_total_s"] for row in rows]
+    assert times == sorted(times) and times[-1] > first[-1]["time_total_s"]  # training time continues
