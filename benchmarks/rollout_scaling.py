@@ -111,7 +111,7 @@ def learner_ceiling(config: Any, training_cost: Path) -> dict[str, Any] | None:
         return None
     shapes = json.loads(training_cost.read_text())["shapes"]
     batch = config.train_batch_size_per_learner
-    update_s = row["update_ms"] / 1000 * batch / (shapes["batch"] * shapes["seq_len"])  # scaled to the batch
+    update_s = row["update_ms"] / 1000 * batch / shapes["valid_steps"]  # scaled to the batch's env steps
     return {
         "update_s_per_batch": round(update_s, 3),
         "train_batch_timesteps": batch,

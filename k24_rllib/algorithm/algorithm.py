@@ -139,7 +139,8 @@ class K24QMix(DQN):
         if replay:
             for suffix in ("", "_lifetime"):
                 sampled = replay.get(f"num_env_steps_sampled{suffix}", 0)
-                replay[f"replay_ratio{suffix}"] = replay.get(f"num_env_steps_trained{suffix}", 0) / sampled if sampled else 0.0
+                trained = replay.get(f"num_env_steps_trained{suffix}", 0)
+                replay[f"replay_ratio{suffix}"] = trained / sampled if sampled else 0.0
         return result
 
     def restore_from_path(self, path: Any, *args: Any, **kwargs: Any) -> None:

@@ -60,7 +60,9 @@ class RecurrentAgent(nn.Module):
         """
         lead, n = obs.shape[:-2], obs.shape[-2]
         x = obs.reshape(-1, n, self.obs_dim).transpose(0, 1).unsqueeze(2)  # [n, R, 1, d]
-        ids = None if mask_ids is None else _slots(torch.broadcast_to(mask_ids, obs.shape[:-1]).reshape(-1, n, 1))
+        ids = None
+        if mask_ids is not None:  # [R, n] -> the slot layout [n, R, 1]
+            ids = torch.broadcast_to(mask_ids, obs.shape[:-1]).reshape(-1, n, 1).transpose(0, 1)
         x = F.relu(self.fc1.forward_slots(x, ids))
         h = hidden.reshape(-1, n, self.hidden_dim).transpose(0, 1).reshape(-1, self.hidden_dim)
         h = self.rnn(x.reshape(-1, self.hidden_dim), h).reshape(n, -1, 1, self.hidden_dim)
@@ -95,10 +97,11 @@ class RecurrentAgent(nn.Module):
     def _unroll_packed(
         self, obs: torch.Tensor, h0: torch.Tensor, mask_ids: torch.Tensor | None, valid: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``unroll`` on the real timesteps only (``valid`` is a prefix mask per row): no compute on padding.
+        """``unroll`` with the fc layers on the real timesteps only (``valid`` is a prefix mask per row).
 
-        Sequences are packed time-major (``pack_padded_sequence``); every layer sees [n, N, 1, d] (N real
-        timesteps) and the GRU runs on the packed rows of all n agents at once. Padding comes back as zeros.
+        Sequences are packed time-major (``pack_padded_sequence``), so fc1..fc4 see [n, N, 1, d] (N real
+        timesteps) and spend nothing on padding; the GRU runs on the padded layout (see below). Padding comes
+        back as zeros.
         """
         b, t, n, _ = obs.shape
         lengths = valid.sum(dim=1).cpu()
@@ -120,9 +123,9 @@ class RecurrentAgent(nn.Module):
         # which costs more than the padding it skips.
         x = unpack(x).permute(2, 0, 1, 3).reshape(n * b, t, self.hidden_dim)
         h = gru_sequence(self.rnn, x, h0.transpose(0, 1).reshape(n * b, -1)).reshape(n, b, t, self.hidden_dim)
-        h = to_slots(pack_padded_sequence(h.permute(1, 2, 0, 3), lengths, True, enforce_sorted=False).data)
-        q = self._head(h, ids, None, False, sizes)
-        return unpack(q), unpack(h)
+        h = h.permute(1, 2, 0, 3) * valid[..., None, None]  # [B, T, n, H], padding zeroed
+        rows = to_slots(pack_padded_sequence(h, lengths, True, enforce_sorted=False).data)
+        return unpack(self._head(rows, ids, None, False, sizes)), h
 
     def _head(
         self,
@@ -179,11 +182,6 @@ class RecurrentAgent(nn.Module):
         if self.mask == "none":
             return [0.0] * 4, {}, 0.0
         return sparsities(self.masked_layers())
-
-
-def _slots(ids: torch.Tensor) -> torch.Tensor:
-    """Mask ids [R, n, T] -> the slot layout [n, R, T]."""
-    return ids.transpose(0, 1)
 
 
 def gru_sequence(cell: nn.GRUCell, x: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:

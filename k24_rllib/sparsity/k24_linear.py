@@ -91,13 +91,15 @@ class K24Linear(MaskedLinearBase):
         return torch.softmax(self._logits_first(detach_weight) / self.temperature, dim=0).movedim(0, -1)
 
     def _masks_from_choice(self, choice: torch.Tensor) -> torch.Tensor:
-        """One-hot (or straight-through) pattern choice [..., P] -> 0/1 mask [n_masks, out, padded_in]."""
-        return (choice @ self.patterns).reshape(self.n_masks, self.out_features, self.padded_in)
+        """One-hot (or straight-through) pattern choice, pattern axis first, [P, ..., groups] -> 0/1 masks
+        [..., padded_in], as one matmul."""
+        masks = choice.reshape(len(self.patterns), -1).T @ self.patterns  # [... * groups, m]
+        return masks.reshape(*choice.shape[1:-1], self.padded_in)
 
     def hard_masks(self) -> torch.Tensor:
         """Argmax-pattern masks [n_masks, out, padded_in]; exactly n of every m entries are 1."""
-        choice = self.pattern_logits().argmax(dim=-1)
-        return self._masks_from_choice(F.one_hot(choice, len(self.patterns)).to(self.weight.dtype))
+        choice = F.one_hot(self.pattern_logits().argmax(dim=-1), len(self.patterns)).to(self.weight.dtype)
+        return self._masks_from_choice(choice.movedim(-1, 0))
 
     def masked_weights(self) -> torch.Tensor:
         """Argmax-masked weights [n_masks, out, in_features] (padding stripped): what acting and export use."""
@@ -119,9 +121,7 @@ class K24Linear(MaskedLinearBase):
     def sample_weights(self, draws: int) -> torch.Tensor:
         """``draws`` hard Gumbel-softmax samples [draws, n_masks, out, in]; straight-through when autograd is on."""
         choice = hard_gumbel_softmax(self._logits_first(), float(self.temperature), draws)  # [P, draws, ...]
-        masks = (choice.reshape(len(self.patterns), -1).T @ self.patterns).reshape(-1, self.m)
-        masks = masks.reshape(draws, self.n_masks, self.out_features, self.padded_in)
-        return self.weight * masks[..., : self.in_features]
+        return self.weight * self._masks_from_choice(choice)[..., : self.in_features]
 
     def extra_repr(self) -> str:
         return (
