@@ -5,7 +5,8 @@ arguments go through ``cli.build_parser`` / ``parse_args`` and ``experiment.buil
 and defaults mean exactly what they mean there, and each run writes its usual run dir (result.jsonl, TensorBoard,
 checkpoint) under ``--runs``. Runs go one after another, seeds outermost and masks innermost, so load from other
 jobs on a shared machine spreads over the masks alike. Greedy test episodes (``--eval-every`` iterations,
-``--eval-episodes`` episodes, explore=False) give the curves; the final value is each run's last evaluation.
+``--eval-episodes`` episodes, explore=False) give the curves. The final win rate is a separate greedy evaluation
+of ``--final-episodes`` episodes (default 64) of the final checkpoint, with a 95% Wilson interval.
 
     python benchmarks/learning.py --envs 3m --seeds 0 1 --budget 15000    # what fits a 2-core machine
     python benchmarks/learning.py --quick                                  # 3m, ~2k steps, local sampling, minutes
@@ -34,15 +35,18 @@ from k24_rllib.experiment import CHECKPOINT, build_config, init_ray, prepare_out
 
 MASKS = ("k24", "kalei", "none")
 THRESHOLDS = (0.5, 0.8, 0.9)
-TARGET = {"env": "3m", "mask": "k24", "win_rate": 0.9, "env_steps": 500_000, "minutes": 20}  # issues 4 and 5
+TARGET = {"env": "3m", "mask": "k24", "win_rate": 0.9, "env_steps": 500_000, "minutes": 20}
+SIMILARITY_BAR = 0.5  # the guide: final pattern_max_similarity "should be < 0.5"
+FINAL_EVAL_SEED = 10_000  # episode seeds distinct from training's, as examples/evaluate.py
 OWNED_FLAGS = ("--mask", "--seed", "--stop-timesteps", "--output", "--resume", "--eval-every", "--eval-episodes",
                "--map", "--scenario", "--task", "--n-unit-types", "--checkpoint-every")
-QUICK = {"envs": ["3m"], "seeds": [0], "budget": 2000, "eval_every": 1, "eval_episodes": 4, "num_workers": 0,
+QUICK = {"envs": ["3m"], "seeds": [0], "budget": 2000, "eval_every": 1, "eval_episodes": 4, "final_episodes": 4,
+         "num_workers": 0,
          # learning starts at 1000 of the 2000 steps, on small batches, so a quick run also exercises updates
          "overrides": ["--training.num_steps_sampled_before_learning_starts=1000",
                        "--training.train_batch_size_per_learner=256", "--training.training_intensity=8"]}
 FULL = {"envs": ["3m", "protoss_5_vs_5", "simple_spread"], "seeds": [0, 1, 2], "budget": 20_000, "eval_every": 3,
-        "eval_episodes": 16, "num_workers": 2}
+        "eval_episodes": 16, "final_episodes": 64, "num_workers": 2}
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,35 @@ def train_run(argv: list[str], family: str, run_dir: Path, checkpoint_every: int
     return record
 
 
+def final_evaluation(run_dir: Path, family: str, episodes: int) -> dict[str, Any]:
+    """Greedy win rate (or return) of the run's final checkpoint over ``episodes`` episodes, with a 95% Wilson
+    interval; computed once and kept in ``final_eval.json`` (a rerun with another episode count redoes it)."""
+    from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_LEARNER_GROUP, COMPONENT_RL_MODULE, DEFAULT_MODULE_ID
+    from ray.rllib.core.rl_module.rl_module import RLModule
+    from scipy.stats import binomtest
+
+    from k24_rllib.algorithm.evaluation import run_greedy_episodes
+    from k24_rllib.envs import make_env
+
+    path = run_dir / "final_eval.json"
+    if path.is_file() and json.loads(path.read_text())["episodes"] == episodes:
+        return json.loads(path.read_text())
+    record = json.loads((run_dir / "benchmark_run.json").read_text())
+    config = build_config(parse_args(build_parser("learning benchmark run", family, ""), record["argv"]))
+    module_dir = run_dir / CHECKPOINT / COMPONENT_LEARNER_GROUP / COMPONENT_LEARNER / COMPONENT_RL_MODULE
+    module = RLModule.from_checkpoint(str(module_dir / DEFAULT_MODULE_ID))
+    env = make_env(config.env, **dict(config.env_config))
+    result = run_greedy_episodes(module, env, episodes, seed=FINAL_EVAL_SEED)
+    env.close()
+    final = {"episodes": episodes, "seed": FINAL_EVAL_SEED, "win_rate": result.win_rate,
+             "return_mean": result.return_mean, "win_ci95": None}
+    if result.win_rate is not None:
+        interval = binomtest(round(result.win_rate * episodes), episodes).proportion_ci(method="wilson")
+        final["win_ci95"] = [round(float(interval.low), 3), round(float(interval.high), 3)]
+    path.write_text(json.dumps(final, indent=2) + "\n")
+    return final
+
+
 def curve(rows: list[dict[str, float]], eval_every: int) -> list[dict[str, float | None]]:
     """Greedy test points: RLlib repeats the last evaluation in later results, so keep evaluation iterations only."""
     def get(row: dict[str, float], key: str) -> float | None:
@@ -146,7 +179,9 @@ def curve(rows: list[dict[str, float]], eval_every: int) -> list[dict[str, float
          "test_win_rate": get(row, "evaluation/env_runners/win_rate"),
          "test_return": get(row, "evaluation/env_runners/episode_return_mean"),
          "train_win_rate": get(row, "env_runners/win_rate"),
-         "train_return": get(row, "env_runners/episode_return_mean")}
+         "train_return": get(row, "env_runners/episode_return_mean"),
+         "pattern_max_similarity": get(row, "learners/default_policy/pattern_max_similarity"),
+         "pattern_mean_similarity": get(row, "learners/default_policy/pattern_mean_similarity")}
         for row in rows
         if int(row["training_iteration"]) % eval_every == 0 and get(row, "evaluation/env_runners/episode_return_mean")
         is not None
@@ -174,20 +209,23 @@ def first_reaching(points: list[dict[str, Any]], threshold: float) -> int | None
     return next((p["env_steps"] for p in points if (p["test_win_rate"] or 0.0) >= threshold), None)
 
 
-def summarise_run(env: str, mask: str, seed: int, run_dir: Path, eval_every: int) -> dict[str, Any]:
+def summarise_run(env: str, mask: str, seed: int, run_dir: Path, eval_every: int, final_episodes: int
+                  ) -> dict[str, Any]:
     """Curve, final greedy performance, steps to each win-rate threshold, time and steps/s of one run."""
     rows = read_results(run_dir)
     record = json.loads((run_dir / "benchmark_run.json").read_text())
     points = curve(rows, eval_every)
-    last = points[-1] if points else {}
+    final = final_evaluation(run_dir, ENVS[env].family, final_episodes)
     train_s = training_seconds(rows)  # RLlib's iteration times: training + evaluation, no build
     updates = [row["timers/learner_update_timer"] for row in rows if row.get("timers/learner_update_timer")]
     return {
         "env": env, "mask": mask, "seed": seed, "run_dir": str(run_dir),
         "env_steps": int(rows[-1]["env_steps"]), "iterations": len(rows),
-        "final_eval_env_steps": last.get("env_steps"),
-        "final_test_win_rate": last.get("test_win_rate"), "final_test_return": last.get("test_return"),
+        "final_test_win_rate": final["win_rate"], "final_test_win_ci95": final["win_ci95"],
+        "final_test_return": final["return_mean"], "final_episodes": final["episodes"],
         "final_train_win_rate": rows[-1].get("env_runners/win_rate"),
+        "final_pattern_max_similarity": rows[-1].get("learners/default_policy/pattern_max_similarity"),
+        "final_pattern_mean_similarity": rows[-1].get("learners/default_policy/pattern_mean_similarity"),
         "mask_agreement": mask_agreement(run_dir),
         "reached": {str(t): first_reaching(points, t) for t in THRESHOLDS} if ENVS[env].has_win_rate else None,
         "wall_s": record["wall_s"], "train_s": round(train_s, 1),
@@ -214,6 +252,14 @@ def reached_cell(steps: list[int | None]) -> str:
     return f"{int(statistics.median(hit)):,}"
 
 
+def win_cell(run: dict[str, Any]) -> str:
+    """A seed's final win rate with its 95% interval, e.g. "0.84 (0.73-0.91)"."""
+    if run["final_test_win_rate"] is None:
+        return "-"
+    low, high = run["final_test_win_ci95"]
+    return f"{run['final_test_win_rate']:.2f} ({low:.2f}-{high:.2f})"
+
+
 def summary_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (env, mask): medians over seeds."""
     rows = []
@@ -227,12 +273,13 @@ def summary_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "final_test_return": _median([r["final_test_return"] for r in group]),
                 "final_train_win_rate": _median([r["final_train_win_rate"] for r in group]),
                 "mask_agreement": _median([r["mask_agreement"] for r in group]),
+                "pattern_max_similarity": _median([r["final_pattern_max_similarity"] for r in group]),
+                "pattern_mean_similarity": _median([r["final_pattern_mean_similarity"] for r in group]),
                 "wall_s": _median([r["wall_s"] for r in group]),
                 "steps_per_s": _median([r["steps_per_s"] for r in group]),
                 "update_s": _median([r["update_s"] for r in group]),
             }
-            row["final_test_win_rates_cell"] = ", ".join("-" if v is None else f"{v:.2f}" for v in row[
-                "final_test_win_rates"])
+            row["final_test_win_rates_cell"] = ", ".join(win_cell(r) for r in group)
             for t in THRESHOLDS:
                 row[f"to_{int(t * 100)}"] = (reached_cell([r["reached"][str(t)] for r in group])
                                              if ENVS[env].has_win_rate else "n/a (no win rate)")
@@ -240,7 +287,7 @@ def summary_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def findings(rows: list[dict[str, Any]], runs: list[dict[str, Any]], eval_episodes: int) -> list[str]:
+def findings(rows: list[dict[str, Any]], runs: list[dict[str, Any]]) -> list[str]:
     lines = []
     for env in dict.fromkeys(r["env"] for r in rows):
         group = {r["mask"]: r for r in rows if r["env"] == env}
@@ -253,10 +300,15 @@ def findings(rows: list[dict[str, Any]], runs: list[dict[str, Any]], eval_episod
             k24 = group["k24"][key] or 0.0
             holds = k24 >= (group["kalei"][key] or 0.0) and k24 >= (group["none"][key] or 0.0)
             lines.append(
-                f"{env}: issue 5's target 'K-2:4 final win rate >= Kaleidoscope's and >= QMIX's at the same budget' "
-                f"{'holds' if holds else 'does NOT hold'} here, but one evaluation of {eval_episodes} episodes has a "
-                f"standard error of up to {0.5 / np.sqrt(eval_episodes):.2f} and there are only "
-                f"{group['k24']['seeds']} seed(s): this budget cannot tell the masks apart.")
+                f"{env}: 'K-2:4 final win rate >= Kaleidoscope's and >= QMIX's at the same budget' "
+                f"{'holds' if holds else 'does NOT hold'} on the medians of {group['k24']['seeds']} seed(s); per seed "
+                "with 95% intervals: " + "; ".join(f"{m} {r['final_test_win_rates_cell']}" for m, r in group.items())
+                + ".")
+        if "k24" in group and group["k24"]["pattern_max_similarity"] is not None:
+            similarity = group["k24"]["pattern_max_similarity"]
+            lines.append(
+                f"{env}: K-2:4's final pattern_max_similarity (median over seeds) {similarity:.2f}: the guide's bar "
+                f"(< {SIMILARITY_BAR}) is {'met' if similarity < SIMILARITY_BAR else 'NOT met'}.")
         if {"k24", "kalei"} <= group.keys() and None not in (group["k24"]["mask_agreement"],
                                                            group["kalei"]["mask_agreement"]):
             lines.append(
@@ -285,35 +337,38 @@ def findings(rows: list[dict[str, Any]], runs: list[dict[str, Any]], eval_episod
                 f"{group['k24']['update_s'] / group['kalei']['update_s']:.2f}x (the guide claims 0.9-1.0x).")
     target = [r for r in runs if r["env"] == TARGET["env"] and r["mask"] == TARGET["mask"]]
     if target:
-        rate = statistics.median(r["steps_per_s"] for r in target)
-        need = TARGET["env_steps"] / (TARGET["minutes"] * 60)
+        steps = [r["reached"][str(TARGET["win_rate"])] for r in target]
+        budget = max(r["env_steps"] for r in target)
         lines.append(
-            f"Projection (from measured steps/s, not a measured run): a {TARGET['env_steps']:,}-step "
-            f"{TARGET['env']} {TARGET['mask']} run at {rate:.0f} env-steps/s would take "
-            f"{TARGET['env_steps'] / rate / 3600:.1f} h; issue 4's {TARGET['minutes']}-minute target needs "
-            f"{need:.0f} env-steps/s ({need / rate:.1f}x this rate).")
+            f"Target: {TARGET['mask']} reaches {TARGET['win_rate']:.0%} greedy test win on {TARGET['env']} within "
+            f"{TARGET['env_steps']:,} env steps (median of 3 seeds). Here, at {budget:,} steps and {len(target)} "
+            f"seed(s): {reached_cell(steps)}.")
     return lines
 
 
+def _median_curve(ax: Any, curves: list[list[dict[str, Any]]], key: str, color: str | None, label: str) -> None:
+    """Thin line per seed, bold median on the longest seed's env steps."""
+    curves = [[p for p in c if p[key] is not None] for c in curves]
+    curves = [c for c in curves if c]
+    for points in curves:
+        ax.plot([p["env_steps"] for p in points], [p[key] for p in points], color=color, alpha=0.3, linewidth=0.8)
+    if curves:
+        grid = np.array([p["env_steps"] for p in max(curves, key=len)])
+        values = np.array([np.interp(grid, [p["env_steps"] for p in c], [p[key] for p in c]) for c in curves])
+        ax.plot(grid, np.median(values, axis=0), color=color, linewidth=2, label=f"{label} (median of {len(curves)})")
+
+
 def plot(runs: list[dict[str, Any]]) -> Figure:
-    """One panel per env: greedy test win rate (or return) vs env steps; thin lines per seed, bold median."""
+    """Per env: greedy test win rate (or return) vs env steps and, below, K-2:4's pattern_max_similarity."""
     envs = list(dict.fromkeys(r["env"] for r in runs))
-    fig = Figure(figsize=(5 * len(envs), 3.8))
+    fig = Figure(figsize=(5 * len(envs), 7))
     colors = {"k24": "tab:red", "kalei": "tab:blue", "none": "tab:gray"}
     for pos, env in enumerate(envs):
-        ax = fig.add_subplot(1, len(envs), pos + 1)
+        ax = fig.add_subplot(2, len(envs), pos + 1)
         key = "test_win_rate" if ENVS[env].has_win_rate else "test_return"
         for mask in dict.fromkeys(r["mask"] for r in runs if r["env"] == env):
-            seeds = [r["curve"] for r in runs if r["env"] == env and r["mask"] == mask and r["curve"]]
-            for points in seeds:
-                ax.plot([p["env_steps"] for p in points], [p[key] for p in points], color=colors.get(mask),
-                        alpha=0.3, linewidth=0.8)
-            if seeds:
-                grid = np.array([p["env_steps"] for p in max(seeds, key=len)])
-                values = np.array([np.interp(grid, [p["env_steps"] for p in s], [p[key] or 0.0 for p in s])
-                                   for s in seeds])
-                ax.plot(grid, np.median(values, axis=0), color=colors.get(mask), linewidth=2,
-                        label=f"{mask} (median of {len(seeds)})")
+            curves = [r["curve"] for r in runs if r["env"] == env and r["mask"] == mask]
+            _median_curve(ax, curves, key, colors.get(mask), mask)
         if key == "test_win_rate":
             ax.axhline(TARGET["win_rate"], color="black", linestyle=":", linewidth=0.8)
             ax.set_ylim(-0.02, 1.02)
@@ -321,6 +376,18 @@ def plot(runs: list[dict[str, Any]]) -> Figure:
         ax.set_ylabel(f"greedy {key.replace('_', ' ')}")
         ax.set_title(env, fontsize=9)
         ax.legend(fontsize=8)
+        ax = fig.add_subplot(2, len(envs), len(envs) + pos + 1)
+        curves = [r["curve"] for r in runs if r["env"] == env and r["mask"] == "k24"]
+        _median_curve(ax, curves, "pattern_max_similarity", colors["k24"], "k24 max")
+        _median_curve(ax, curves, "pattern_mean_similarity", "tab:orange", "k24 mean")
+        ax.axhline(SIMILARITY_BAR, color="black", linestyle=":", linewidth=0.8)
+        ax.axhline(1 / 6, color="gray", linestyle="--", linewidth=0.6)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("pattern similarity (1/6 = uniform)")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    fig.tight_layout()
     return fig
 
 
@@ -335,6 +402,8 @@ def parse_cli(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--budget", type=int, default=None, help=f"env steps per run (default {FULL['budget']:,})")
     parser.add_argument("--eval-every", type=int, default=None, help="greedy evaluation every N iterations")
     parser.add_argument("--eval-episodes", type=int, default=None, help="greedy episodes per evaluation")
+    parser.add_argument("--final-episodes", type=int, default=None,
+                        help=f"greedy episodes of the final checkpoint (default {FULL['final_episodes']})")
     parser.add_argument("--num-workers", type=int, default=None, help="remote EnvRunners per run (CLI default 2)")
     parser.add_argument("--runs", type=Path, default=None, help="folder of the run dirs (default OUTPUT/learning_runs)")
     parser.add_argument("--checkpoint-every", type=int, default=10, help="iterations between a run's checkpoints")
@@ -343,7 +412,7 @@ def parse_cli(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     if owned:
         parser.error(f"{', '.join(owned)}: set by the benchmark itself (use --mask/--seeds/--budget/--envs)")
     mode = QUICK if args.quick else FULL
-    for name in ("envs", "seeds", "budget", "eval_every", "eval_episodes", "num_workers"):
+    for name in ("envs", "seeds", "budget", "eval_every", "eval_episodes", "final_episodes", "num_workers"):
         if getattr(args, name) is None:
             setattr(args, name, mode[name])
     args.runs = args.runs or args.output / "learning_runs"
@@ -371,24 +440,28 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
                                   args.checkpoint_every)
                     except CliError as err:
                         raise SystemExit(f"error: {run_dir.name}: {err}") from err
-                runs.append(summarise_run(env, mask, seed, run_dir, args.eval_every))
+                runs.append(summarise_run(env, mask, seed, run_dir, args.eval_every, args.final_episodes))
                 print({k: v for k, v in runs[-1].items() if k != "curve"}, flush=True)
 
     rows = summary_rows(runs)
     columns = {
         "env": "env", "mask": "mask", "seeds": "seeds", "env_steps": "env steps",
-        "final_test_win_rate": "final test win (median)", "final_test_win_rates_cell": "per seed",
+        "final_test_win_rate": "final test win (median)", "final_test_win_rates_cell": "per seed (95% CI)",
         "final_test_return": "final test return", "final_train_win_rate": "train win (last 100 ep.)",
-        "mask_agreement": "mask agreement",
+        "mask_agreement": "mask agreement", "pattern_max_similarity": "pattern max sim.",
+        "pattern_mean_similarity": "pattern mean sim.",
         "to_50": "steps to 50% win", "to_80": "steps to 80% win", "to_90": "steps to 90% win",
         "wall_s": "wall s / run", "steps_per_s": "env-steps/s", "update_s": "s / learner update",
     }
     run_columns = {"env": "env", "mask": "mask", "seed": "seed", "env_steps": "env steps",
                    "final_test_win_rate": "final test win", "final_test_return": "final test return",
+                   "final_pattern_max_similarity": "pattern max sim.",
                    "wall_s": "wall s", "train_s": "train s", "steps_per_s": "env-steps/s", "update_s": "s / update",
                    "load_1min_end": "load avg (end)", "git": "git (trained)"}
-    note = (f"Greedy test = {args.eval_episodes} explore=False episodes every {args.eval_every} iterations; final = "
-            "each run's last evaluation; medians over seeds. 'steps to X% win' = first evaluation at or above X "
+    note = (f"Greedy test = {args.eval_episodes} explore=False episodes every {args.eval_every} iterations (the "
+            f"curves); final = {args.final_episodes} greedy episodes of the final checkpoint, 95% Wilson interval per "
+            "seed; medians over seeds. Pattern similarity = K-2:4's pattern_max/mean_similarity at the last "
+            "iteration (chance two agents pick the same 2:4 pattern; 1/6 = uniform, the guide's bar is < 0.5). 'steps to X% win' = first evaluation at or above X "
             "(median when every seed got there). Mask agreement = mean over agent (or unit-type) pairs of the share "
             "of weight positions their final binary masks keep or prune alike (diversity: lower = more diverse). "
             "env-steps/s = env steps / RLlib's training time (sampling, updates "
@@ -402,7 +475,7 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
         tables=[Table("rows", "Final performance and time per env and mask", rows, columns, note),
                 Table("run_rows", "Every run", [{k: v for k, v in r.items() if k != "curve"} for r in runs],
                       run_columns)],
-        findings=findings(rows, runs, args.eval_episodes),
+        findings=findings(rows, runs),
         figures=[figure],
         data={"runs": runs, "target": TARGET, "train_cli_args": extra, "runs_dir": str(args.runs)},
     )

@@ -109,9 +109,10 @@ def train(
     algo = restore(run_dir / CHECKPOINT) if resume else config.build_algo()
     earlier_s = drop_rows_after(run_dir, algo.iteration) if resume else 0.0
     t_max = stop or algo.config.t_max
-    writer = SummaryWriter(str(run_dir / "tensorboard"))
-    result: dict[str, Any] = {}
     steps, iteration, started = env_steps(algo), 0, time.time()
+    # on resume, hide what an earlier sitting logged after its last checkpoint: those steps are trained again
+    writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=steps + 1 if resume else None)
+    result: dict[str, Any] = {}
     first_steps = steps
     with tqdm(total=t_max, initial=steps, disable=quiet, unit="step", dynamic_ncols=True) as bar:
         while steps < t_max:
@@ -179,10 +180,15 @@ def flatten(result: dict[str, Any], prefix: str = "") -> dict[str, float]:
 
 
 def log_result(writer: Any, run_dir: Path, result: dict[str, Any], steps: int) -> None:
-    flat = flatten(result)
+    """One row in ``result.jsonl`` and TensorBoard, finite values only.
+
+    RLlib reports NaN for metrics with nothing to reduce this iteration (evaluation between evaluations, build-time
+    counters), so a "nan" in the results would mean nothing; a non-finite loss is counted instead, as
+    ``num_skipped_updates``, and stops the run when it repeats.
+    """
+    flat = {key: value for key, value in flatten(result).items() if np.isfinite(value)}
     for key, value in flat.items():
-        if np.isfinite(value):
-            writer.add_scalar(key, value, global_step=steps)
+        writer.add_scalar(key, value, global_step=steps)
     writer.flush()
     with open(run_dir / "result.jsonl", "a") as f:
         f.write(json.dumps({"env_steps": steps, **flat}) + "\n")

@@ -158,3 +158,17 @@ def test_resume_with_a_larger_budget_extends_the_run(ray_local, tmp_path):
     assert iterations == list(range(1, len(rows) + 1))  # continues, no duplicate or missing iteration
     times = [row["time_total_s"] for row in rows]
     assert times == sorted(times) and times[-1] > first[-1]["time_total_s"]  # training time continues
+
+
+def test_result_rows_hold_finite_numbers_only(tmp_path):
+    from tensorboardX import SummaryWriter
+
+    from k24_rllib.experiment import log_result
+
+    result = {"training_iteration": 3, "evaluation": {"env_runners": {"win_rate": float("nan")}},
+              "learners": {"default_policy": {"loss_td": 0.5, "num_trainable_parameters": float("inf")}}}
+    with SummaryWriter(str(tmp_path / "tensorboard")) as writer:
+        log_result(writer, tmp_path, result, steps=1000)
+    row = (tmp_path / "result.jsonl").read_text()
+    assert json.loads(row) == {"env_steps": 1000, "training_iteration": 3.0, "learners/default_policy/loss_td": 0.5}
+    assert "nan" not in row.lower() and "infinity" not in row.lower()

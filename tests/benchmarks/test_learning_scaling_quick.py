@@ -62,6 +62,14 @@ def test_learning_quick(bench, tmp_path: Path) -> None:
         assert run["env_steps"] >= 2000 and run["curve"], run
         assert {"env_steps", "test_win_rate", "test_return"} <= set(run["curve"][0])
         assert (Path(run["run_dir"]) / "result.jsonl").is_file() and (Path(run["run_dir"]) / "checkpoint").is_dir()
+        # the final win rate is its own greedy evaluation of the final checkpoint, with a Wilson interval around it
+        final = json.loads((Path(run["run_dir"]) / "final_eval.json").read_text())
+        assert final["episodes"] == run["final_episodes"] == learning.QUICK["final_episodes"]
+        low, high = run["final_test_win_ci95"]
+        assert 0.0 <= low <= run["final_test_win_rate"] == final["win_rate"] <= high <= 1.0
+    k24, qmix = result["runs"]
+    assert 1 / 6 - 1e-6 <= k24["final_pattern_max_similarity"] <= 1.0 and qmix["final_pattern_max_similarity"] is None
+    assert k24["curve"][-1]["pattern_max_similarity"] is not None  # learner metrics, once learning started
     assert len(md_rows(markdown, "3m")) == 4  # two summary rows, two run rows
     assert "protoss_5_vs_5" not in markdown and result["target"]["env_steps"] == 500_000
 
