@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
     rounds = args.rounds or (QUICK if args.quick else FULL)["rounds"]
     cores = args.num_cpus or os.cpu_count() or 1
     if not ray.is_initialized():  # tests pass their own 2-CPU Ray
-        ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=cores, include_dashboard=False, log_to_driver=False)
 
     rows = []
     for n_envs in envs:

@@ -16,14 +16,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=10_000, help="first episode seed (distinct from training)")
     args = parser.parse_args(argv)
     try:
-        import ray
-
         from k24_rllib.algorithm.evaluation import run_greedy_episodes
         from k24_rllib.envs import make_env
-        from k24_rllib.experiment import check_checkpoint, restore
+        from k24_rllib.experiment import check_checkpoint, init_ray, restore
 
         check_checkpoint(args.checkpoint)
-        ray.init(include_dashboard=False, log_to_driver=False)
+        init_ray(None)
         algo = restore(args.checkpoint)
         module = algo.get_module()
         env = make_env(algo.config.env, **dict(algo.config.env_config))

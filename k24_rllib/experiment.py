@@ -11,6 +11,7 @@ import argparse
 import json
 import shutil
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -84,15 +85,25 @@ def prepare_output(output: str | None, resume: bool, default_name: str) -> Path:
 
 
 def init_ray(address: str | None) -> None:
-    """Starts (or, with ``address``, joins) Ray; a Ray this process already runs is used as it is."""
+    """Starts a Ray of this machine's own or, with ``address``, joins a cluster; a Ray this process already runs is
+    used as it is. Without ``address`` it never joins a head that ``ray start`` left running (``ray.init()``'s
+    default would, and that head's life and CPUs would then be this run's)."""
     import ray
 
     if ray.is_initialized():
         return
-    if address:
+    if not address:
+        ray.init(address="local", include_dashboard=False, log_to_driver=False)
+        return
+    try:
         ray.init(address=address)
-    else:
-        ray.init(include_dashboard=False, log_to_driver=False)
+    except (ConnectionError, RuntimeError) as err:
+        if "InvalidAuthToken" in "".join(traceback.format_exception(err)):  # Ray wraps it in a ConnectionError
+            raise CliError(f"the Ray cluster at {address} refused this client's token: with an explicit address, "
+                           "set RAY_AUTH_MODE=token and put the head's token in ~/.ray/auth_token (or use --address "
+                           "auto on a cluster node)") from err
+        raise CliError(f"could not join a Ray cluster at {address} ({first_line(err)}); start one with "
+                       "`ray start --head` or check the address") from err
 
 
 def train(

@@ -83,7 +83,7 @@ class K24Args(_ArgsMixin):
     anneal_end: float = 0.8
     anneal_end_step: int | None = None
     ema_momentum: float = 0.99
-    hetero_init_scale: float = 0.01
+    hetero_init_scale: float = 3.0  # 0.01 (the guide's) leaves agents' masks alike: docs/k24.md, "Diversity"
     div_coef: float = 0.1
     deque_len: int = 100
     reset_interval: int = 10000

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from k24_rllib.sparsity.args import K24Args
 from k24_rllib.sparsity.masked_base import MaskedLinearBase
 from k24_rllib.sparsity.patterns import nm_patterns
 
@@ -34,7 +35,7 @@ class K24Linear(MaskedLinearBase):
         n: int = 2,
         m: int = 4,
         ema_momentum: float = 0.99,
-        hetero_init_scale: float = 0.01,
+        hetero_init_scale: float = K24Args.hetero_init_scale,
         bias: bool = True,
     ) -> None:
         super().__init__(in_features, out_features, n_masks, bias)

@@ -6,7 +6,7 @@ from k24_rllib.sparsity import K24Args, KaleiArgs
 def test_defaults_match_spec():
     args = K24Args()
     assert (args.temperature_init, args.temperature_min, args.anneal_start, args.anneal_end) == (5.0, 0.1, 0.0, 0.8)
-    assert args.anneal_end_step is None and args.ema_momentum == 0.99 and args.hetero_init_scale == 0.01
+    assert args.anneal_end_step is None and args.ema_momentum == 0.99 and args.hetero_init_scale == 3.0
     assert (args.div_coef, args.deque_len, args.reset_interval, args.reset_ratio) == (0.1, 100, 10000, 0.1)
     assert args.use_adaptive_reset is False and args.kl_threshold == 0.1 and (args.n, args.m) == (2, 4)
     kalei = KaleiArgs()
