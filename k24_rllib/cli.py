@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import math
 import os
 import re
 from dataclasses import fields
@@ -132,6 +133,13 @@ def training_keys(config_cls: type) -> set[str]:
         if method is not None:
             names |= {n for n, p in inspect.signature(method).parameters.items() if p.kind == p.KEYWORD_ONLY}
     return names
+
+
+def fragment_length(num_workers: int, envs_per_worker: int, per_iteration: int = 1000, longest: int = 64) -> int:
+    """Env steps per env in one sample call: one round of every runner's call stays near ``per_iteration`` steps,
+    so a run with many workers ends within about one such round of its budget (8 workers x 4 envs x 64 steps
+    would sample 2,048 steps an iteration and stop a 3,000-step run at 4,115)."""
+    return max(1, min(longest, math.ceil(per_iteration / (max(num_workers, 1) * envs_per_worker))))
 
 
 def local_cpus_per_worker(num_workers: int, cpus: int | None = None) -> float:

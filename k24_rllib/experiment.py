@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from k24_rllib.cli import CliError, first_line, local_cpus_per_worker
+from k24_rllib.cli import CliError, first_line, fragment_length, local_cpus_per_worker
 
 NAME_KEYS = {"smac": "map_name", "smacv2": "scenario", "mpe": "task"}
 CHECKPOINT = "checkpoint"
@@ -41,6 +41,7 @@ def build_config(args: argparse.Namespace) -> Any:
                 num_env_runners=args.num_workers,
                 num_envs_per_env_runner=args.envs_per_worker,
                 num_cpus_per_env_runner=cpus,
+                rollout_fragment_length=fragment_length(args.num_workers, args.envs_per_worker),
                 gym_env_vectorize_mode="vector_entry_point" if smax else "sync",
             )
             .training(

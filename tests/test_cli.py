@@ -82,6 +82,13 @@ def test_workers_share_the_local_cores():
     assert local_cpus_per_worker(1, cpus=2) == 1.0
 
 
+def test_many_workers_sample_shorter_fragments_so_a_run_ends_near_its_budget():
+    """One round of sample calls stays near 1,000 env steps: 8 x 4 x 64 would be 2,048 an iteration."""
+    assert build_config(args_for("--num-workers", "8")).rollout_fragment_length == 32  # 8 x 4 x 32 = 1,024
+    assert build_config(args_for("--num-workers", "2")).rollout_fragment_length == 64  # the default, unchanged
+    assert build_config(args_for("--num-workers", "0")).rollout_fragment_length == 64
+
+
 def test_existing_results_are_never_overwritten(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
