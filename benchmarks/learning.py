@@ -133,7 +133,9 @@ def train_run(argv: list[str], family: str, run_dir: Path, checkpoint_every: int
     sittings[-1].update(wall_s=round(time.time() - start, 1), load_1min_end=round(os.getloadavg()[0], 2))
     progress.write_text(json.dumps(sittings, indent=2) + "\n")
     record = {"argv": argv, "git": ", ".join(dict.fromkeys(s["git"] for s in sittings)),
-              "wall_s": round(sum(s["wall_s"] for s in sittings), 1), "sittings": sittings,
+              # a sitting killed before its end has no wall time: count them, RLlib's train_s still covers them
+              "wall_s": round(sum(s.get("wall_s", 0.0) for s in sittings), 1), "sittings": sittings,
+              "killed_sittings": sum("wall_s" not in s for s in sittings),
               "load_1min_start": sittings[0]["load_1min_start"], "load_1min_end": sittings[-1]["load_1min_end"]}
     (run_dir / "benchmark_run.json").write_text(json.dumps(record, indent=2) + "\n")
     return record
