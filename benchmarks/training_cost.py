@@ -43,7 +43,7 @@ from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
 from k24_rllib.algorithm.rl_module import observed_steps
-from k24_rllib.algorithm.td_targets import lambda_returns
+from k24_rllib.training import qmix_td_loss
 from k24_rllib.models import QMixer, RecurrentAgent
 from k24_rllib.sparsity import AdaptiveCoefficient
 
@@ -135,14 +135,10 @@ def build_update(
 
     def update() -> None:
         q = q_values(agent)
-        q_taken = q[:, :-1].gather(-1, batch["actions"].unsqueeze(-1)).squeeze(-1)
-        q_tot = mixer(q_taken, batch["state"][:, :-1])
         with torch.no_grad():
             target_q = q_values(target_agent)
-            best = q[:, 1:].detach().masked_fill(~batch["available"][:, 1:], float("-inf")).argmax(-1, keepdim=True)
-            next_q_tot = target_mixer(target_q[:, 1:].gather(-1, best).squeeze(-1), batch["state"][:, 1:])
-            targets = lambda_returns(batch["rewards"], batch["terminated"], valid, next_q_tot, 0.99, 0.6)
-        loss_td = (((q_tot - targets) * valid) ** 2).sum() / valid.sum()
+        loss_td = qmix_td_loss(q, target_q, batch["actions"], batch["rewards"], batch["terminated"], valid,
+                               batch["available"], batch["state"], mixer, target_mixer, 0.99, 0.6).loss
         div_loss = agent.diversity_loss()
         loss = loss_td + coefficient.update(float(loss_td.detach()), float(div_loss.detach())) * div_loss
         optimizer.zero_grad(set_to_none=True)

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from k24_rllib.models.agent import RecurrentAgent
+from k24_rllib.sparsity.k24_linear import K24Linear
 from k24_rllib.sparsity.masked_base import MaskedLinearBase
 
 
@@ -166,16 +167,17 @@ def analyze(
     figures: dict[str, Figure] = {}
     masks = f"{agent.n_masks} masks" if agent.masked_layers() else "no masks"
     md = [f"# {title}", "", f"Mask kind: `{agent.mask}` ({masks}), hidden {agent.hidden_dim}.", ""]
-    if agent.mask == "k24":
+    layers = agent.masked_layers()
+    if layers and all(isinstance(layer, K24Linear) for layer in layers):  # N:M patterns (k24 or a preset of it)
         md += _k24_section(agent, labels, figures)
-    elif agent.mask == "kalei":
+    elif layers:  # any other binary masks, Kaleidoscope's among them
         agreement = mask_agreement(agent)
         figures["mask_agreement"] = plot_matrices({"binary mask agreement": agreement}, labels)
         md += ["## Mask agreement (fraction of weight positions where two masks agree)", "", "![](mask_agreement.png)",
                ""] + _md_grid("", labels, labels, agreement)
         md += [f"- {key}: {value:.4f}" for key, value in agent.get_pattern_stats().items()] + [""]
     else:
-        md += ['This network has no masks (mask "none": plain parameter-shared QMIX), so there are no patterns or '
+        md += ['This network has no masks (plain parameter-shared QMIX), so there are no patterns or '
                "mask similarities to picture; every layer is dense.", ""]
     if agent.masked_layers():
         figures["sparsity"] = _sparsity_figure(agent, layer_names, labels)

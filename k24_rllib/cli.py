@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 import yaml
 
+from k24_rllib.models import MASK_KINDS, MIXERS
 from k24_rllib.sparsity import K24Args, KaleiArgs
 
 OVERRIDE_GROUPS = ("K24_args", "kalei_args", "env_args", "training")
@@ -58,8 +59,9 @@ def build_parser(description: str, family: str, default_name: str) -> argparse.A
     p.set_defaults(family=family)
     p.add_argument(name_flag, dest="name", default=default_name, help=f"{family} map/scenario/task name")
     p.add_argument("--backend", default="smax", choices=("smax", "sc2"), help="SMAX (JAX, default) or real SC2")
-    p.add_argument("--mask", default="k24", choices=("k24", "kalei", "none"), help="K-2:4, Kaleidoscope or QMIX")
-    p.add_argument("--mixer", default="qmix", choices=("qmix", "vdn"))
+    p.add_argument("--mask", default="k24", choices=tuple(MASK_KINDS), help="K-2:4, Kaleidoscope, QMIX (none) or a "
+                   "registered kind")
+    p.add_argument("--mixer", default="qmix", choices=MIXERS)
     p.add_argument("--n-unit-types", type=int, default=None, help="SMACv2: one mask per unit type (expects N)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--num-workers", type=int, default=2, help="remote rollout workers (EnvRunners)")

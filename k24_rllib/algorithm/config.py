@@ -9,10 +9,9 @@ from ray.rllib.algorithms.dqn import DQNConfig
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from k24_rllib.algorithm.episode_buffer import TeamEpisodeBuffer
+from k24_rllib.models import MASK_KINDS, MIXERS
 from k24_rllib.sparsity import K24Args, KaleiArgs
 
-MASKS = ("k24", "kalei", "none")
-MIXERS = ("qmix", "vdn")
 MASKS_PER = ("agent", "unit_type")
 
 
@@ -155,7 +154,7 @@ class K24QMixConfig(DQNConfig):
 
     def validate(self) -> None:
         super().validate()
-        self._check_choice("mask", MASKS)
+        self._check_choice("mask", tuple(MASK_KINDS))
         self._check_choice("mixer", MIXERS)
         self._check_choice("masks_per", MASKS_PER)
         K24Args.from_dict(self.K24_args)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 from ray.rllib.algorithms.dqn.torch.dqn_torch_learner import DQNTorchLearner
 from ray.rllib.core.columns import Columns
@@ -16,10 +15,9 @@ from ray.rllib.core.rl_module.apis import TargetNetworkAPI
 from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 from ray.rllib.utils.typing import ModuleID
 
-from k24_rllib.algorithm.mask_controller import MaskController
 from k24_rllib.algorithm.rl_module import K24QMixModule
-from k24_rllib.algorithm.td_targets import lambda_returns
 from k24_rllib.sparsity import K24Args, KaleiArgs
+from k24_rllib.training import MaskController, epsilon_at, mask_metrics, qmix_td_loss
 
 _CONTROLLERS = "k24_mask_controllers"
 
@@ -52,7 +50,6 @@ class K24QMixLearner(DQNTorchLearner):
             cfg = self.config.get_config_for_module(module_id)
             self.controllers[module_id] = MaskController(
                 agent=module.unwrapped().agent,
-                mask=cfg.mask,
                 t_max=cfg.t_max,
                 k24_args=K24Args.from_dict(cfg.K24_args),
                 kalei_args=KaleiArgs.from_dict(cfg.kalei_args),
@@ -86,31 +83,14 @@ class K24QMixLearner(DQNTorchLearner):
     ) -> torch.Tensor:
         module: K24QMixModule = self.module[module_id].unwrapped()
         obs = batch[Columns.OBS]  # every observation of the episodes: [B, T + 1, ...]
-        q = fwd_out["q"]  # [B, T + 1, n_agents, n_actions]
-        valid = batch[Columns.LOSS_MASK].float()
-        actions = batch[Columns.ACTIONS].long()
-        q_taken = q[:, :-1].gather(-1, actions.unsqueeze(-1)).squeeze(-1)
-        q_tot = module.mixer(q_taken, obs["state"][:, :-1])
-
         with torch.no_grad():
             target_q = module.forward_target(batch)["q"]
-            available = obs["action_mask"][:, 1:] > 0
-            chooser = q[:, 1:].detach() if config.double_q else target_q[:, 1:]
-            best = chooser.masked_fill(~available, float("-inf")).argmax(dim=-1, keepdim=True)
-            next_q = target_q[:, 1:].gather(-1, best).squeeze(-1)
-            next_q_tot = module.target_mixer(next_q, obs["state"][:, 1:])
-            targets = lambda_returns(
-                batch[Columns.REWARDS].float(),
-                batch[Columns.TERMINATEDS].float(),
-                valid,
-                next_q_tot,
-                config.gamma,
-                config.td_lambda,
-            )
-
-        n_valid = valid.sum().clamp(min=1.0)
-        td_error = (q_tot - targets) * valid
-        loss_td = (td_error**2).sum() / n_valid
+        td = qmix_td_loss(
+            fwd_out["q"], target_q, batch[Columns.ACTIONS], batch[Columns.REWARDS], batch[Columns.TERMINATEDS],
+            batch[Columns.LOSS_MASK], obs["action_mask"], obs["state"], module.mixer, module.target_mixer,
+            config.gamma, config.td_lambda, config.double_q,
+        )
+        loss_td, valid, n_valid = td.loss, batch[Columns.LOSS_MASK].float(), td.n_valid
         div_loss, div_coef = self.controllers[module_id].diversity_term(loss_td)
         loss = loss_td + div_coef * div_loss
         self._loss_terms = {"TD": loss_td.detach(), "diversity": div_loss.detach()}
@@ -121,9 +101,9 @@ class K24QMixLearner(DQNTorchLearner):
                 "div_loss": float(div_loss.detach()),
                 "div_coef": div_coef,
                 "loss": loss.item(),
-                "q_taken_mean": float((q_taken.detach().mean(-1) * valid).sum() / n_valid),
-                "target_mean": float((targets * valid).sum() / n_valid),
-                "td_error_abs": float(td_error.detach().abs().sum() / n_valid),
+                "q_taken_mean": float((td.q_taken.detach().mean(-1) * valid).sum() / n_valid),
+                "target_mean": float((td.targets * valid).sum() / n_valid),
+                "td_error_abs": float(td.td_error.detach().abs().sum() / n_valid),
             },
             key=module_id,
         )
@@ -165,27 +145,3 @@ class K24QMixLearner(DQNTorchLearner):
         super().set_state(state)
         for module_id, controller_state in state.get(_CONTROLLERS, {}).items():
             self.controllers[module_id].load_state_dict(controller_state)
-
-
-def epsilon_at(schedule: list[tuple[int, float]] | float, t_env: int) -> float:
-    """Piecewise-linear epsilon from DQN's ``epsilon`` setting ([[t0, eps0], [t1, eps1], ...] or a float)."""
-    if isinstance(schedule, (int, float)):
-        return float(schedule)
-    steps, values = zip(*schedule)
-    return float(np.interp(t_env, steps, values))
-
-
-@torch.no_grad()
-def mask_metrics(agent: Any) -> dict[str, float]:
-    """The spec's pattern and sparsity metrics of an agent network, flattened to scalars."""
-    metrics: dict[str, float] = {}
-    stats = agent.get_pattern_stats()
-    for key, value in stats.items():
-        if key == "pattern_mean":
-            metrics.update({f"pattern_{i}_prob": float(p) for i, p in enumerate(value)})
-        elif np.isscalar(value):
-            metrics[key] = float(value)
-    per_layer, _, overall = agent.get_sparsities()
-    metrics.update({f"sparsity_layer_{i}": float(s) for i, s in enumerate(per_layer)})
-    metrics["overall_sparsity"] = float(overall)
-    return metrics

@@ -10,18 +10,19 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from k24_rllib.models.layers import make_layer
+from k24_rllib.models.mask_kinds import mask_kind
 from k24_rllib.sparsity.args import K24Args, KaleiArgs
-from k24_rllib.sparsity.diversity import DiversityLoss, MaskDistanceLoss, PatternOverlapLoss
+from k24_rllib.sparsity.diversity import DiversityLoss
 from k24_rllib.sparsity.masked_base import MaskedLinearBase
-from k24_rllib.sparsity.stats import mask_stats, pattern_stats, sparsities
+from k24_rllib.sparsity.stats import sparsities
 
 
 class RecurrentAgent(nn.Module):
     """fc1 -> ReLU -> GRUCell -> fc2 -> ReLU -> fc3 -> ReLU -> fc4 -> Q, shared by all agents.
 
-    fc1..fc4 are masked (mask "k24" or "kalei": row r of a batch uses mask ``mask_ids[r]``, one mask per agent or
-    per unit type); the GRU is shared and unmasked. Mask "none" is plain parameter-shared QMIX.
+    fc1..fc4 are masked by the registered mask kind ``mask`` (``models.mask_kinds``: "k24", "kalei", or a user's;
+    row r of a batch uses mask ``mask_ids[r]``, one mask per agent or per unit type); the GRU is shared and
+    unmasked. Mask "none" is plain parameter-shared QMIX.
     """
 
     def __init__(
@@ -36,16 +37,12 @@ class RecurrentAgent(nn.Module):
     ) -> None:
         super().__init__()
         self.obs_dim, self.n_actions, self.n_masks, self.hidden_dim = obs_dim, n_actions, n_masks, hidden_dim
-        self.mask = mask
-        k24_args = k24_args or K24Args()
-        kalei_args = kalei_args or KaleiArgs()
+        self.mask, self.kind = mask, mask_kind(mask)
+        settings = self.kind.pick_settings(k24_args or K24Args(), kalei_args or KaleiArgs())
         sizes = [(obs_dim, hidden_dim), (hidden_dim, hidden_dim), (hidden_dim, hidden_dim), (hidden_dim, n_actions)]
-        self.fc1, self.fc2, self.fc3, self.fc4 = (
-            make_layer(mask, i, o, n_masks, k24_args, kalei_args) for i, o in sizes
-        )
+        self.fc1, self.fc2, self.fc3, self.fc4 = (self.kind.make_layer(i, o, n_masks, settings) for i, o in sizes)
         self.rnn = nn.GRUCell(hidden_dim, hidden_dim)
-        losses: dict[str, type[DiversityLoss]] = {"k24": PatternOverlapLoss, "kalei": MaskDistanceLoss}
-        self.diversity: DiversityLoss | None = losses[mask]() if mask in losses else None
+        self.diversity: DiversityLoss | None = self.kind.diversity() if self.kind.diversity else None
 
     def initial_state(self, *batch_shape: int) -> torch.Tensor:
         """Zero GRU state [*batch_shape, hidden_dim]."""
@@ -165,21 +162,18 @@ class RecurrentAgent(nn.Module):
         return self.diversity(self.masked_layers())
 
     def get_pattern_stats(self) -> dict[str, float | list[float]]:
-        """K-2:4: pattern usage, entropy, pairwise similarity; Kaleidoscope: mask similarity; none: {}.
+        """The mask kind's statistics: K-2:4 pattern usage, entropy, pairwise similarity; Kaleidoscope mask
+        similarity; {} without masks.
 
         K-2:4 similarity is the expected pattern overlap sum_p pi_i pi_j (1/6 for uniform, see
         ``sparsity.stats.pattern_stats``); Kaleidoscope's is the fraction of agreeing mask entries. With a single
         mask there is no pair and the similarity keys are absent.
         """
-        if self.mask == "k24":
-            return pattern_stats(self.masked_layers())
-        if self.mask == "kalei":
-            return dict(mask_stats(self.masked_layers()))
-        return {}
+        return self.kind.stats(self.masked_layers()) if self.kind.stats else {}
 
     def get_sparsities(self) -> tuple[list[float], dict[str, list[float]], float]:
-        """(sparsity per layer, per-mask per-layer detail, overall); all zero for mask "none"."""
-        if self.mask == "none":
+        """(sparsity per layer, per-mask per-layer detail, overall); all zero without masks."""
+        if not self.masked_layers():
             return [0.0] * 4, {}, 0.0
         return sparsities(self.masked_layers())
 

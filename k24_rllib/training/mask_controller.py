@@ -16,39 +16,35 @@ from k24_rllib.models import RecurrentAgent
 from k24_rllib.sparsity import (
     AdaptiveCoefficient,
     K24Args,
-    K24Linear,
     KaleiArgs,
-    KaleiLinear,
     KLResetTrigger,
     ResetSchedule,
     make_temperature_schedule,
     pairwise_symmetric_kl,
     progress,
-    reset_collapsed_groups,
-    reset_dead_weights,
 )
 
 
 class MaskController:
     """Drives one agent network's masks from the env-step counter.
 
-    ``mask="none"`` (plain parameter-shared QMIX) makes every method a no-op that reports zero diversity.
+    What a step does comes from the agent's mask kind (``models.mask_kinds``): its settings (``div_coef``,
+    ``deque_len``, ``reset_interval``, ``reset_ratio``) and its reset rule. A kind without masks ("none", plain
+    parameter-shared QMIX) makes every method a no-op that reports zero diversity.
     """
 
     def __init__(
         self,
         agent: RecurrentAgent,
-        mask: str,
         t_max: int,
         k24_args: K24Args,
         kalei_args: KaleiArgs,
         temperature_schedule: Callable[[float], float] | None = None,
         seed: int | None = None,
     ) -> None:
-        self.agent, self.mask, self.t_max = agent, mask, t_max
-        self.k24_args, self.kalei_args = k24_args, kalei_args
+        self.agent, self.kind, self.t_max = agent, agent.kind, t_max
         self.temperature = make_temperature_schedule(k24_args, t_max, custom=temperature_schedule)
-        args = k24_args if mask == "k24" else kalei_args
+        self.settings = args = self.kind.pick_settings(k24_args, kalei_args) or k24_args
         self.coefficient = AdaptiveCoefficient(args.div_coef, args.deque_len)
         self.resets = ResetSchedule(args.reset_interval, t_max)
         self.kl_trigger = KLResetTrigger(k24_args.kl_threshold, min_interval=k24_args.reset_interval // 10 or 1)
@@ -57,7 +53,7 @@ class MaskController:
 
     @property
     def active(self) -> bool:
-        return self.mask in ("k24", "kalei")
+        return self.kind.masked
 
     def on_step(self, t_env: int, optimizer: torch.optim.Optimizer | None) -> dict[str, float]:
         """Sets the temperature for ``t_env`` and runs any due reset; returns what to log."""
@@ -68,7 +64,7 @@ class MaskController:
         self.agent.set_temperature(tau)
         stats["temperature"] = tau
         reset_now = self.resets.due(t_env)
-        if self.mask == "k24" and self.k24_args.use_adaptive_reset:
+        if getattr(self.settings, "use_adaptive_reset", False):
             kl = pairwise_symmetric_kl(self.agent.masked_layers())
             stats["pattern_pairwise_kl"] = kl
             reset_now = reset_now or self.kl_trigger.should_reset(kl, t_env)
@@ -79,13 +75,10 @@ class MaskController:
         return stats
 
     def _reset(self, optimizer: torch.optim.Optimizer | None) -> int:
-        touched = 0
-        for layer in self.agent.masked_layers():
-            if isinstance(layer, K24Linear):
-                touched += reset_collapsed_groups(layer, self.k24_args.reset_ratio, optimizer, self.generator)
-            elif isinstance(layer, KaleiLinear):
-                touched += reset_dead_weights(layer, self.kalei_args.reset_ratio, optimizer, self.generator)
-        return touched
+        if self.kind.reset is None:
+            return 0
+        ratio = self.settings.reset_ratio
+        return sum(self.kind.reset(layer, ratio, optimizer, self.generator) for layer in self.agent.masked_layers())
 
     def diversity_term(self, loss_td: torch.Tensor) -> tuple[torch.Tensor, float]:
         """The diversity loss (with gradient) and its adaptive coefficient for this step."""

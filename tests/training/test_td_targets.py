@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from k24_rllib.algorithm.td_targets import lambda_returns
+from k24_rllib.training import lambda_returns
 
 
 def _one_row(rewards, next_values, terminated=None, valid=None):

@@ -1,0 +1,70 @@
+"""The mask controller, epsilon schedule and metric read-out the learner forwards to (no RLlib involved)."""
+
+import math
+
+import pytest
+import torch
+
+from k24_rllib.models import RecurrentAgent
+from k24_rllib.sparsity import K24Args, KaleiArgs
+from k24_rllib.training import MaskController, epsilon_at, mask_metrics
+
+T_MAX = 10_000
+
+
+def controller(mask: str, **k24) -> MaskController:
+    agent = RecurrentAgent(10, 5, n_masks=3, hidden_dim=16, mask=mask)
+    args = K24Args(reset_interval=1000, **k24)
+    return MaskController(agent, T_MAX, args, KaleiArgs(reset_interval=1000), seed=0)
+
+
+def test_the_temperature_follows_the_schedule_into_every_masked_layer():
+    c = controller("k24", temperature_init=5.0, temperature_min=0.1, anneal_end=0.5)
+    stats = c.on_step(2500, optimizer=None)  # halfway through annealing
+    assert stats["temperature"] == pytest.approx(2.55) and stats["progress"] == pytest.approx(0.25)
+    assert all(float(layer.temperature) == pytest.approx(2.55) for layer in c.agent.masked_layers())
+    assert c.on_step(9000, None)["temperature"] == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("mask", ["k24", "kalei"])
+def test_resets_run_on_their_interval_and_are_counted(mask):
+    c = controller(mask)
+    counts = [c.on_step(t, None)["num_resets"] for t in (0, 500, 1000, 1500, 2000)]
+    assert counts == sorted(counts) and counts[-1] - counts[0] == 2  # at 1000 and 2000 after the first
+    assert c.on_step(T_MAX - 10, None)["num_resets"] == counts[-1]  # never within the last interval
+
+
+def test_a_network_without_masks_has_no_schedule_and_no_diversity():
+    c = controller("none")
+    assert c.on_step(5000, None) == {"progress": 0.5}
+    div_loss, coef = c.diversity_term(torch.tensor(2.0))
+    assert float(div_loss) == 0.0 and coef == 0.0
+
+
+def test_the_adaptive_coefficient_keeps_nan_out_and_its_state_continues():
+    c = controller("k24")
+    _, first = c.diversity_term(torch.tensor(3.0))
+    assert first == pytest.approx(abs(0.1 * 3.0 / float(c.agent.diversity_loss())))
+    _, after_nan = c.diversity_term(torch.tensor(math.nan))
+    assert after_nan == first and len(c.coefficient.td_history) == 1
+    c.on_step(1000, None)
+    restored = controller("k24")
+    restored.load_state_dict(c.state_dict())
+    assert restored.num_resets == c.num_resets and restored.resets.last_reset == c.resets.last_reset
+    assert list(restored.coefficient.td_history) == [3.0]
+    assert torch.equal(restored.generator.get_state(), c.generator.get_state())
+
+
+def test_epsilon_is_piecewise_linear_and_held_at_the_ends():
+    schedule = [[0, 1.0], [1000, 0.1], [2000, 0.05]]
+    assert [epsilon_at(schedule, t) for t in (0, 500, 1000, 1500, 5000)] == pytest.approx([1.0, 0.55, 0.1, 0.075, 0.05])
+    assert epsilon_at(0.2, 123) == 0.2
+
+
+def test_mask_metrics_are_the_specs_flat_scalars():
+    k24 = mask_metrics(RecurrentAgent(10, 5, n_masks=3, hidden_dim=16, mask="k24"))
+    assert {f"pattern_{i}_prob" for i in range(6)} <= k24.keys() and "pattern_mean" not in k24
+    assert {"pattern_max_similarity", "pattern_entropy", "sparsity_layer_3"} <= k24.keys()
+    assert k24["overall_sparsity"] == pytest.approx(0.5)
+    plain = mask_metrics(RecurrentAgent(10, 5, n_masks=3, hidden_dim=16, mask="none"))
+    assert plain == {**{f"sparsity_layer_{i}": 0.0 for i in range(4)}, "overall_sparsity": 0.0}
