@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import yaml
 
-from k24_rllib.models import MASK_KINDS, MIXERS
+from k24_rllib.models import MASK_KINDS, MIXERS, ModelSettings
 from k24_rllib.sparsity import K24Args, KaleiArgs
 
 OVERRIDE_GROUPS = ("K24_args", "kalei_args", "env_args", "training")
@@ -128,8 +128,9 @@ def _check_keys(overrides: dict[str, dict[str, Any]]) -> None:
 
 
 def training_keys(config_cls: type) -> set[str]:
-    """Keyword names accepted by ``config_cls.training()`` and every parent's."""
-    names: set[str] = set()
+    """Keyword names accepted by ``config_cls.training()`` and every parent's, with the network's settings
+    (``ModelSettings``) that it takes through ``**kwargs``."""
+    names: set[str] = set(ModelSettings.names())
     for cls in config_cls.__mro__:
         method = cls.__dict__.get("training")
         if method is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable
 
 from ray.rllib.algorithms.algorithm_config import NotProvided
@@ -9,10 +10,7 @@ from ray.rllib.algorithms.dqn import DQNConfig
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from k24_rllib.algorithm.episode_buffer import TeamEpisodeBuffer
-from k24_rllib.models import MASK_KINDS, MIXERS
-from k24_rllib.sparsity import K24Args, KaleiArgs
-
-MASKS_PER = ("agent", "unit_type")
+from k24_rllib.models import ModelSettings
 
 
 class K24QMixConfig(DQNConfig):
@@ -30,17 +28,8 @@ class K24QMixConfig(DQNConfig):
         from k24_rllib.algorithm.algorithm import K24QMix
 
         super().__init__(algo_class=algo_class or K24QMix)
-        self.mask = "k24"
-        self.mixer = "qmix"
-        self.hidden_dim = 64
-        self.mixer_embed_dim = 32
-        self.hypernet_dim = 64
-        self.obs_agent_id = True
-        self.masks_per = "agent"
-        self.n_unit_types = 0
-        self.unit_type_slice: tuple[int, int] | None = None
-        self.K24_args: dict[str, Any] = {}
-        self.kalei_args: dict[str, Any] = {}
+        for name, value in ModelSettings().to_dict().items():  # mask, mixer, hidden_dim, K24_args, ...
+            setattr(self, name, value)
         self.temperature_schedule: Callable[[float], float] | None = None
         self.td_lambda = 0.6
         self.t_max = 1_000_000
@@ -71,17 +60,6 @@ class K24QMixConfig(DQNConfig):
     def training(
         self,
         *,
-        mask: str | None = NotProvided,
-        mixer: str | None = NotProvided,
-        hidden_dim: int | None = NotProvided,
-        mixer_embed_dim: int | None = NotProvided,
-        hypernet_dim: int | None = NotProvided,
-        obs_agent_id: bool | None = NotProvided,
-        masks_per: str | None = NotProvided,
-        n_unit_types: int | None = NotProvided,
-        unit_type_slice: tuple[int, int] | None = NotProvided,
-        K24_args: dict[str, Any] | None = NotProvided,
-        kalei_args: dict[str, Any] | None = NotProvided,
         temperature_schedule: Callable[[float], float] | None = NotProvided,
         td_lambda: float | None = NotProvided,
         t_max: int | None = NotProvided,
@@ -90,18 +68,10 @@ class K24QMixConfig(DQNConfig):
         max_skipped_updates: int | None = NotProvided,
         **kwargs: Any,
     ) -> "K24QMixConfig":
-        """DQN's ``training()`` plus:
+        """DQN's ``training()`` plus the network's settings (every field of ``ModelSettings``: ``mask``,
+        ``mixer``, ``hidden_dim``, ``K24_args``, ...; documented there) and:
 
         Args:
-            mask: "k24" (learnable 2:4 patterns), "kalei" (Kaleidoscope soft thresholds) or "none" (shared QMIX).
-            mixer: "qmix" (monotonic hypernetwork mixer) or "vdn" (sum).
-            hidden_dim: width of the agent network (GRU and fc layers).
-            mixer_embed_dim, hypernet_dim: QMIX mixer sizes (pymarl: 32 and 64).
-            obs_agent_id: append a one-hot agent id to every agent's observation (pymarl's default).
-            masks_per: one mask per "agent", or per "unit_type" (SMACv2; needs the env's unit-type bits).
-            n_unit_types, unit_type_slice: unit-type count and the slice of each observation holding the one-hot
-                type; filled from the env family by ``environment()`` when it knows them.
-            K24_args, kalei_args: mask settings (see ``K24Args`` / ``KaleiArgs``; unknown keys are rejected).
             temperature_schedule: optional callable progress -> temperature replacing the built-in schedule.
             td_lambda: TD(lambda); 0 gives 1-step targets.
             t_max: the training budget in env steps; progress = t_env / t_max drives temperature and resets.
@@ -112,19 +82,10 @@ class K24QMixConfig(DQNConfig):
             max_skipped_updates: updates with a non-finite loss or gradient are skipped (and counted as
                 ``num_skipped_updates``); this many in a row stop training with a one-line error.
         """
+        model = {name: kwargs.pop(name) for name in ModelSettings.names() if name in kwargs}
         super().training(**kwargs)
         for name, value in {
-            "mask": mask,
-            "mixer": mixer,
-            "hidden_dim": hidden_dim,
-            "mixer_embed_dim": mixer_embed_dim,
-            "hypernet_dim": hypernet_dim,
-            "obs_agent_id": obs_agent_id,
-            "masks_per": masks_per,
-            "n_unit_types": n_unit_types,
-            "unit_type_slice": unit_type_slice,
-            "K24_args": K24_args,
-            "kalei_args": kalei_args,
+            **model,
             "temperature_schedule": temperature_schedule,
             "td_lambda": td_lambda,
             "t_max": t_max,
@@ -154,46 +115,20 @@ class K24QMixConfig(DQNConfig):
 
     def validate(self) -> None:
         super().validate()
-        self._check_choice("mask", tuple(MASK_KINDS))
-        self._check_choice("mixer", MIXERS)
-        self._check_choice("masks_per", MASKS_PER)
-        K24Args.from_dict(self.K24_args)
-        KaleiArgs.from_dict(self.kalei_args)
+        ModelSettings.from_mapping(vars(self))
         if not 0.0 <= self.td_lambda <= 1.0:
             self._value_error(f"td_lambda={self.td_lambda!r} is invalid: must be in [0, 1]")
-        for name in ("t_max", "hidden_dim", "mixer_embed_dim", "hypernet_dim", "max_skipped_updates"):
+        for name in ("t_max", "max_skipped_updates"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
                 self._value_error(f"{name}={getattr(self, name)!r} is invalid: must be a positive integer")
-        if self.masks_per == "unit_type" and (self.unit_type_slice is None or self.n_unit_types < 1):
-            self._value_error(
-                "masks_per='unit_type' needs the env's unit-type bits: use a SMACv2 scenario "
-                "(env 'smacv2') or set n_unit_types and unit_type_slice in training()"
-            )
-
-    def _check_choice(self, name: str, valid: tuple[str, ...]) -> None:
-        if getattr(self, name) not in valid:
-            self._value_error(f"{name}={getattr(self, name)!r} is invalid: choose one of {', '.join(valid)}")
 
     def get_default_rl_module_spec(self) -> RLModuleSpec:
         from k24_rllib.algorithm.rl_module import K24QMixModule
 
-        per_type = self.masks_per == "unit_type"
-        return RLModuleSpec(
-            module_class=K24QMixModule,
-            model_config={
-                **self.model_config,
-                "mask": self.mask,
-                "mixer": self.mixer,
-                "hidden_dim": self.hidden_dim,
-                "mixer_embed_dim": self.mixer_embed_dim,
-                "hypernet_dim": self.hypernet_dim,
-                "obs_agent_id": self.obs_agent_id,
-                "K24_args": dict(self.K24_args),
-                "kalei_args": dict(self.kalei_args),
-                "unit_type_slice": self.unit_type_slice if per_type else None,
-                "n_unit_types": self.n_unit_types if per_type else 0,
-            },
-        )
+        settings = ModelSettings.from_mapping(vars(self))
+        if not settings.per_unit_type:  # the module takes masks per unit type exactly when it gets their bits
+            settings = dataclasses.replace(settings, n_unit_types=0, unit_type_slice=None)
+        return RLModuleSpec(module_class=K24QMixModule, model_config={**self.model_config, **settings.to_dict()})
 
     def get_default_learner_class(self) -> type:
         from k24_rllib.algorithm.learner import K24QMixLearner

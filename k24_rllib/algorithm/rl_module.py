@@ -18,8 +18,7 @@ from ray.rllib.core.rl_module.apis import InferenceOnlyAPI, TargetNetworkAPI
 from ray.rllib.core.rl_module.torch import TorchRLModule
 from torch import nn
 
-from k24_rllib.models import RecurrentAgent, make_mixer, mask_ids_for
-from k24_rllib.sparsity import K24Args, KaleiArgs
+from k24_rllib.models import ModelSettings, RecurrentAgent, make_mixer, mask_ids_for
 
 HIDDEN = "h"
 _TARGET_AGENT = "_target_agent"
@@ -29,41 +28,39 @@ _TARGET_MIXER = "_target_mixer"
 class K24QMixModule(TorchRLModule, TargetNetworkAPI, InferenceOnlyAPI):
     """Recurrent per-agent Q-network with per-agent (or per-unit-type) masks, plus a QMIX/VDN mixer.
 
-    ``model_config`` keys: ``hidden_dim``, ``mask`` ("k24" | "kalei" | "none"), ``K24_args``, ``kalei_args``,
-    ``mixer`` ("qmix" | "vdn"), ``mixer_embed_dim``, ``hypernet_dim``, ``obs_agent_id`` (append a one-hot agent
-    id to each observation, as pymarl does), ``unit_type_slice`` (masks per unit type when given).
+    ``model_config`` holds the fields of ``ModelSettings`` (mask kind, mixer, sizes, ``K24_args``, ...); masks
+    go per unit type when it holds a ``unit_type_slice``.
     Epsilon and the Gumbel temperature are buffers so they travel with weight syncs and checkpoints.
     """
 
     def setup(self) -> None:
-        cfg = self.model_config
+        settings = ModelSettings.from_mapping(self.model_config)
         obs_space = self.observation_space
         self.n_agents, obs_dim = obs_space["obs"].shape
         self.n_actions = obs_space["action_mask"].shape[-1]
         state_dim = obs_space["state"].shape[0]
-        self.obs_agent_id = bool(cfg.get("obs_agent_id", True))
-        slice_ = cfg.get("unit_type_slice")
-        self.unit_type_slice = tuple(slice_) if slice_ is not None else None
-        n_masks = int(cfg["n_unit_types"]) if self.unit_type_slice is not None else self.n_agents
-        k24_args = K24Args.from_dict(cfg.get("K24_args"))
+        self.obs_agent_id = settings.obs_agent_id
+        self.unit_type_slice = settings.unit_type_slice
+        n_masks = settings.n_unit_types if self.unit_type_slice is not None else self.n_agents
+        k24_args, kalei_args = settings.mask_args()
         self.per_step_masks = k24_args.mask_sample == "step"
         self.agent = RecurrentAgent(
             obs_dim=obs_dim + (self.n_agents if self.obs_agent_id else 0),
             n_actions=self.n_actions,
             n_masks=n_masks,
-            hidden_dim=int(cfg.get("hidden_dim", 64)),
-            mask=cfg.get("mask", "k24"),
+            hidden_dim=settings.hidden_dim,
+            mask=settings.mask,
             k24_args=k24_args,
-            kalei_args=KaleiArgs.from_dict(cfg.get("kalei_args")),
+            kalei_args=kalei_args,
         )
         self.register_buffer("epsilon", torch.tensor(1.0))
         if not self.inference_only:
             self.mixer = make_mixer(
-                cfg.get("mixer", "qmix"),
+                settings.mixer,
                 n_agents=self.n_agents,
                 state_dim=state_dim,
-                embed_dim=int(cfg.get("mixer_embed_dim", 32)),
-                hypernet_dim=int(cfg.get("hypernet_dim", 64)),
+                embed_dim=settings.mixer_embed_dim,
+                hypernet_dim=settings.hypernet_dim,
             )
 
     # ----- recurrent state -------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ learner and every rollout worker without anyone mutating it half-way through tra
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
@@ -16,14 +18,31 @@ _A = TypeVar("_A", bound="_ArgsMixin")
 # How a training unroll samples K-2:4 masks: one Gumbel draw per sequence batch, or one per timestep.
 MASK_SAMPLES = ("sequence", "step")
 
-# field annotation -> accepted Python types (int passes for float; bool, an int subclass, never passes for a number)
-_TYPES: dict[str, tuple[type, ...]] = {
-    "float": (int, float),
-    "int": (int,),
-    "int | None": (int, type(None)),
-    "bool": (bool,),
-    "str": (str,),
-}
+
+
+def accepts(value: Any, hint: Any) -> bool:
+    """Whether ``value`` fits the type hint: int passes for float, bool (an int subclass) never for a number,
+    ``X | None`` and ``Optional[X]`` take None, a generic (``tuple[int, int]``) checks its origin only."""
+    if hint is Any:
+        return True
+    if hint in (int, float):
+        return isinstance(value, (int, float) if hint is float else int) and not isinstance(value, bool)
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(accepts(value, arg) for arg in typing.get_args(hint))
+    if hint is None or hint is type(None):
+        return value is None
+    return isinstance(value, origin or hint)
+
+
+def check_types(obj: Any, describe: typing.Callable[[str], str]) -> None:
+    """Every dataclass field of ``obj`` against its resolved annotation (``typing.get_type_hints``); a ValueError
+    ``<describe(name)>=<value> is invalid: must be of type <annotation>`` otherwise."""
+    hints = typing.get_type_hints(type(obj))
+    for field in dataclasses.fields(obj):
+        value = getattr(obj, field.name)
+        if not accepts(value, hints[field.name]):
+            raise ValueError(f"{describe(field.name)}={value!r} is invalid: must be of type {field.type}")
 
 
 class _ArgsMixin:
@@ -47,11 +66,7 @@ class _ArgsMixin:
 
     def __post_init__(self) -> None:
         """Check every field's type first (so range checks never meet a string), then the ranges."""
-        for field in dataclasses.fields(self):  # type: ignore[arg-type]
-            value = getattr(self, field.name)
-            accepted = _TYPES[str(field.type)]
-            ok = isinstance(value, accepted) and (bool in accepted or not isinstance(value, bool))
-            self._require(ok, field.name, f"must be of type {field.type}")
+        check_types(self, lambda name: f"{self._prefix}.{name}")
         self._validate()
 
     def _validate(self) -> None:

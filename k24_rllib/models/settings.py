@@ -1,0 +1,70 @@
+"""The team network's settings, declared once: the config's defaults and checks, the RLModule's build and the
+docs all read this dataclass."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from k24_rllib.models.mask_kinds import MASK_KINDS
+from k24_rllib.models.mixers import MIXERS
+from k24_rllib.sparsity.args import K24Args, KaleiArgs, check_types
+
+MASKS_PER = ("agent", "unit_type")
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """What ``K24QMixConfig.training()`` takes about the network (beside DQN's and the trainer's keywords)."""
+
+    mask: str = "k24"  # a registered mask kind: "k24" (2:4 patterns), "kalei" (Kaleidoscope), "none" (QMIX)
+    mixer: str = "qmix"  # "qmix" (monotonic hypernetwork mixer) or "vdn" (sum)
+    hidden_dim: int = 64  # width of the agent network (GRU and fc layers)
+    mixer_embed_dim: int = 32  # QMIX mixer embedding (pymarl: 32)
+    hypernet_dim: int = 64  # QMIX hypernetwork hidden size (pymarl: 64)
+    obs_agent_id: bool = True  # append a one-hot agent id to every agent's observation (pymarl's default)
+    masks_per: str = "agent"  # one mask per "agent", or per "unit_type" (SMACv2; needs the unit-type bits)
+    n_unit_types: int = 0  # unit types; filled by environment() from the env family when it knows them
+    unit_type_slice: tuple[int, int] | None = None  # where each observation holds its one-hot type (likewise)
+    K24_args: dict[str, Any] = field(default_factory=dict)  # K-2:4 settings (K24Args; unknown keys rejected)
+    kalei_args: dict[str, Any] = field(default_factory=dict)  # Kaleidoscope settings (KaleiArgs)
+
+    def __post_init__(self) -> None:
+        check_types(self, str)
+        choices = {"mask": tuple(MASK_KINDS), "mixer": MIXERS, "masks_per": MASKS_PER}
+        for name, valid in choices.items():
+            if getattr(self, name) not in valid:
+                raise ValueError(f"{name}={getattr(self, name)!r} is invalid: choose one of {', '.join(valid)}")
+        for name in ("hidden_dim", "mixer_embed_dim", "hypernet_dim"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}={getattr(self, name)!r} is invalid: must be a positive integer")
+        self.mask_args()
+        if self.masks_per == "unit_type" and (self.unit_type_slice is None or self.n_unit_types < 1):
+            raise ValueError("masks_per='unit_type' needs the env's unit-type bits: use a SMACv2 scenario "
+                             "(env 'smacv2') or set n_unit_types and unit_type_slice in training()")
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> ModelSettings:
+        """The settings among ``values`` (a config's attributes or an RLModule's model_config; other keys are
+        ignored, missing ones take their defaults)."""
+        picked = {name: values[name] for name in cls.names() if name in values}
+        if picked.get("unit_type_slice") is not None:
+            picked["unit_type_slice"] = tuple(picked["unit_type_slice"])
+        return cls(**picked)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.names()}
+
+    def mask_args(self) -> tuple[K24Args, KaleiArgs]:
+        """``K24_args`` and ``kalei_args`` as validated settings objects."""
+        return K24Args.from_dict(self.K24_args), KaleiArgs.from_dict(self.kalei_args)
+
+    @property
+    def per_unit_type(self) -> bool:
+        return self.masks_per == "unit_type"
