@@ -13,11 +13,19 @@ import shutil
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
-from k24_rllib.cli import CliError, first_line, fragment_length, local_cpus_per_worker
+from k24_rllib.cli import (
+    CliError,
+    build_parser,
+    first_line,
+    fragment_length,
+    local_cpus_per_worker,
+    parse_args,
+    run_cli,
+)
 
 NAME_KEYS = {"smac": "map_name", "smacv2": "scenario", "mpe": "task"}
 CHECKPOINT = "checkpoint"
@@ -253,29 +261,22 @@ def restore(path: str | Path) -> Any:
                        "it may be corrupt or from another k24-rllib/Ray version") from err
 
 
-def main(family: str, default_name: str, description: str, argv: list[str] | None = None) -> int:
+@run_cli
+def main(family: str, default_name: str, description: str, argv: Sequence[str] | None = None) -> int:
     """What every ``examples/train_*.py`` does: parse, validate, prepare the run dir, train, say where it went."""
-    import sys
-
-    from k24_rllib.cli import build_parser, parse_args
-
-    try:
-        parser = build_parser(description, family, default_name)
-        args = parse_args(parser, argv)
-        args.family = family_of(args.family, args.name)
-        stop = None
-        if args.resume:
-            refuse_fixed_flags(args, parser)
-            config = None
-            stop = args.stop_timesteps if args.stop_timesteps != parser.get_default("stop_timesteps") else None
-        else:
-            config = build_config(args)
-        run_dir = prepare_output(args.output, args.resume, f"{args.family}_{args.name}_{args.mask}")
-        init_ray(args.address)
-        train(config, run_dir, args.resume, args.checkpoint_every, args.quiet, stop=stop)
-    except CliError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    parser = build_parser(description, family, default_name)
+    args = parse_args(parser, argv)
+    args.family = family_of(args.family, args.name)
+    stop = None
+    if args.resume:
+        refuse_fixed_flags(args, parser)
+        config = None
+        stop = args.stop_timesteps if args.stop_timesteps != parser.get_default("stop_timesteps") else None
+    else:
+        config = build_config(args)
+    run_dir = prepare_output(args.output, args.resume, f"{args.family}_{args.name}_{args.mask}")
+    init_ray(args.address)
+    train(config, run_dir, args.resume, args.checkpoint_every, args.quiet, stop=stop)
     print(final_message(run_dir))
     return 0
 
