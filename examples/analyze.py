@@ -2,7 +2,8 @@
 
     python examples/analyze.py --checkpoint results/<run>/checkpoint [--output DIR]
 
-The command is ``k24_rllib.analyze.main``; the checkpoint lookup is ``k24_rllib.checkpoints``.
+The same command as ``k24-analyze`` (``k24_rllib.analyze.main``; the checkpoint lookup is
+``k24_rllib.checkpoints``).
 """
 
 import sys

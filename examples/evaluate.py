@@ -2,7 +2,7 @@
 
     python examples/evaluate.py --checkpoint results/<run>/checkpoint --episodes 32
 
-The command is ``k24_rllib.evaluate.main``.
+The same command as ``k24-evaluate`` (``k24_rllib.evaluate.main``).
 """
 
 import sys

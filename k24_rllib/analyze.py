@@ -1,6 +1,7 @@
 """Pictures of what the masks of a saved K24QMix run learned: pattern maps, similarity, usage, sparsity.
 
-    python examples/analyze.py --checkpoint results/<run>/checkpoint [--output DIR]
+    k24-analyze --checkpoint results/<run>/checkpoint [--output DIR]
+    python examples/analyze.py --checkpoint results/<run>/checkpoint [--output DIR]   (the same command)
 
 --checkpoint takes an algorithm checkpoint (``algo.save_to_path``; RLlib 2.60 keeps the RLModule under
 learner_group/learner/rl_module/default_policy), any folder on the way down to it, or a bare RLModule folder
@@ -20,7 +21,7 @@ from k24_rllib.cli import run_cli
 
 @run_cli
 def main(argv: Sequence[str] | None = None) -> int:
-    """``examples/analyze.py``."""
+    """``k24-analyze`` and ``examples/analyze.py``."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, required=True, help="algorithm or RLModule checkpoint folder")
     parser.add_argument("--output", type=Path, default=None, help="folder for the PNGs and summary.md")

@@ -1,7 +1,8 @@
 """The command-line layer: one error wrapper for every command, one training parser with pymarl-style overrides.
 
-A command's ``main`` runs under ``run_cli``, so a user mistake ends the same way everywhere: one line
-``error: <message>`` on stderr and exit status 2.
+Every command (``k24-train``, ``k24-train-mpe``, ``k24-evaluate``, ``k24-analyze``, ``k24-sweep`` and the
+``examples/`` scripts that call the same functions) runs under ``run_cli``, so a user mistake ends the same way
+everywhere: one line ``error: <message>`` on stderr and exit status 2.
 
 ``--K24_args.temperature_init=5.0`` sets one key of ``K24_args``; ``--env-args.map_name=3m`` one key of the env
 config; ``--training.lr=1e-3`` any keyword of ``K24QMixConfig.training()``. Values are read as YAML scalars

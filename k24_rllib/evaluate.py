@@ -1,6 +1,7 @@
 """Greedy evaluation of a saved K24QMix run, with its mask pattern and sparsity statistics.
 
-    python examples/evaluate.py --checkpoint results/<run>/checkpoint --episodes 32
+    k24-evaluate --checkpoint results/<run>/checkpoint --episodes 32
+    python examples/evaluate.py --checkpoint results/<run>/checkpoint --episodes 32   (the same command)
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from k24_rllib.experiment import check_checkpoint, init_ray, restore
 
 @run_cli
 def main(argv: Sequence[str] | None = None) -> int:
-    """``examples/evaluate.py``: the path is checked before Ray starts."""
+    """``k24-evaluate`` and ``examples/evaluate.py``: the path is checked before Ray starts."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="an RLlib checkpoint dir (results/<run>/checkpoint)")
     parser.add_argument("--episodes", type=int, default=32)

@@ -263,7 +263,7 @@ def restore(path: str | Path) -> Any:
 
 @run_cli
 def main(family: str, default_name: str, description: str, argv: Sequence[str] | None = None) -> int:
-    """What every ``examples/train_*.py`` does: parse, validate, prepare the run dir, train, say where it went."""
+    """Every training command: parse, validate, prepare the run dir, train, say where it went."""
     parser = build_parser(description, family, default_name)
     args = parse_args(parser, argv)
     args.family = family_of(args.family, args.name)
@@ -279,6 +279,17 @@ def main(family: str, default_name: str, description: str, argv: Sequence[str] |
     train(config, run_dir, args.resume, args.checkpoint_every, args.quiet, stop=stop)
     print(final_message(run_dir))
     return 0
+
+
+def train_smac(argv: Sequence[str] | None = None) -> int:
+    """``k24-train`` and ``examples/train_smac.py``: SMAC maps (SMAX or real SC2) and SMACv2 scenarios, 3m default."""
+    return main("smac", "3m", "Train K24QMix on a SMAC map (SMAX by default; --backend sc2 for real StarCraft II) "
+                "or a SMACv2 scenario.", argv)
+
+
+def train_mpe(argv: Sequence[str] | None = None) -> int:
+    """``k24-train-mpe`` and ``examples/train_mpe.py``: MPE tasks, simple_spread by default."""
+    return main("mpe", "simple_spread", "Train K24QMix on an MPE task (mpe2; simple_spread by default).", argv)
 
 
 # Flags a resumed run may take: the rest are settings saved in its checkpoint.

@@ -4,7 +4,7 @@ A file's sections mirror ``K24QMixConfig``'s builder methods (``env_runners:`` b
 ``config.env_runners(**section)``), so every key means what RLlib's and this package's docs say it means.
 ``{grid_search: [a, b]}`` may stand in place of any value. ``Sweep.param_space()`` is a plain RLlib config dict
 (``K24QMixConfig(...).to_dict()`` with ``tune.grid_search`` at the keys each grid changes), so the same file runs
-from ``examples/sweep.py`` or from a few lines of ``tune.run`` / ``tune.Tuner``.
+from ``k24-sweep`` (``examples/sweep.py``) or from a few lines of ``tune.run`` / ``tune.Tuner``.
 
 Loading builds and validates the config of every grid point and checks that Tune's own resolution of the
 param space reproduces them, so a typo or a bad value fails before Ray starts. Existing results are never
@@ -230,7 +230,7 @@ def run_sweep(sweep: Sweep, storage_path: str | Path, *, address: str | None = N
 
 @run_cli
 def main(argv: Sequence[str] | None = None) -> int:
-    """``examples/sweep.py``: load, run, say where the results are."""
+    """``k24-sweep`` and ``examples/sweep.py``: load, run, say where the results are."""
     parser = argparse.ArgumentParser(description="Run a Ray Tune grid of K24QMix from a YAML file.")
     parser.add_argument("yaml", help="sweep file, e.g. tune_configs/compare_3m.yaml")
     parser.add_argument("--output", default="results", help="storage dir; trials go to OUTPUT/<name>/")
