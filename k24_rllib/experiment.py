@@ -187,16 +187,17 @@ def summarise(result: dict[str, Any], steps_per_s: float) -> dict[str, Any]:
     return {k: round(float(v), 3) for k, v in summary.items() if v is not None and np.isfinite(float(v))}
 
 
-def flatten(result: dict[str, Any], prefix: str = "") -> dict[str, float]:
-    """Nested result dict -> {"a/b/c": number} (what TensorBoard and result.jsonl hold)."""
-    flat: dict[str, float] = {}
-    for key, value in result.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, name + "/"))
-        elif isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
-            flat[name] = float(value)
-    return flat
+def finite_numbers(result: dict[str, Any]) -> dict[str, float]:
+    """Nested result dict -> {"a/b/c": number} (what TensorBoard and result.jsonl hold), flattened by Tune's own
+    ``flatten_dict`` so a run's keys are a sweep trial's; booleans, non-numbers and NaN/inf are dropped."""
+    from ray.tune.utils import flatten_dict
+
+    numbers = {
+        key: float(value)
+        for key, value in flatten_dict(result, delimiter="/").items()
+        if isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+    }
+    return {key: value for key, value in numbers.items() if np.isfinite(value)}
 
 
 def log_result(writer: Any, run_dir: Path, result: dict[str, Any], steps: int) -> None:
@@ -206,7 +207,7 @@ def log_result(writer: Any, run_dir: Path, result: dict[str, Any], steps: int) -
     counters), so a "nan" in the results would mean nothing; a non-finite loss is counted instead, as
     ``num_skipped_updates``, and stops the run when it repeats.
     """
-    flat = {key: value for key, value in flatten(result).items() if np.isfinite(value)}
+    flat = finite_numbers(result)
     for key, value in flat.items():
         writer.add_scalar(key, value, global_step=steps)
     writer.flush()
