@@ -2,6 +2,8 @@
 
     python examples/sweep.py tune_configs/compare_3m.yaml --output results/sweeps
     python examples/sweep.py tune_configs/k24_guide_grid.yaml --address auto --num-samples 2
+
+The same command as ``k24-sweep`` (``k24_rllib.sweep.main``).
 """
 
 import sys

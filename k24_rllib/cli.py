@@ -1,4 +1,8 @@
-"""One argument parser for every example script, with pymarl-style dotted overrides.
+"""The command-line layer: one error wrapper for every command, one training parser with pymarl-style overrides.
+
+Every command (``k24-train``, ``k24-train-mpe``, ``k24-evaluate``, ``k24-analyze``, ``k24-sweep`` and the
+``examples/`` scripts that call the same functions) runs under ``run_cli``, so a user mistake ends the same way
+everywhere: one line ``error: <message>`` on stderr and exit status 2.
 
 ``--K24_args.temperature_init=5.0`` sets one key of ``K24_args``; ``--env-args.map_name=3m`` one key of the env
 config; ``--training.lr=1e-3`` any keyword of ``K24QMixConfig.training()``. Values are read as YAML scalars
@@ -8,12 +12,14 @@ config; ``--training.lr=1e-3`` any keyword of ``K24QMixConfig.training()``. Valu
 from __future__ import annotations
 
 import argparse
+import functools
 import inspect
 import math
 import os
 import re
+import sys
 from dataclasses import fields
-from typing import Any, Sequence
+from typing import Any, Callable, ParamSpec, Sequence
 
 import yaml
 
@@ -42,6 +48,27 @@ def load_yaml(source: Any) -> Any:
 
 class CliError(ValueError):
     """A user mistake on the command line; scripts print it as one line and exit with status 2."""
+
+
+P = ParamSpec("P")
+
+
+def run_cli(main: Callable[P, int]) -> Callable[P, int]:
+    """Decorates a command's ``main``: a ``CliError`` becomes ``error: <message>`` on stderr and exit status 2.
+
+    Only ``CliError`` (a user mistake, already phrased for the user) is caught; anything else is a bug and keeps
+    its traceback. argparse's own ``--help`` and usage errors exit through ``SystemExit`` as usual.
+    """
+
+    @functools.wraps(main)
+    def run(*args: P.args, **kwargs: P.kwargs) -> int:
+        try:
+            return main(*args, **kwargs)
+        except CliError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+
+    return run
 
 
 def first_line(err: BaseException, limit: int = 1000) -> str:

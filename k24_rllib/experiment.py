@@ -13,11 +13,19 @@ import shutil
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
-from k24_rllib.cli import CliError, first_line, fragment_length, local_cpus_per_worker
+from k24_rllib.cli import (
+    CliError,
+    build_parser,
+    first_line,
+    fragment_length,
+    local_cpus_per_worker,
+    parse_args,
+    run_cli,
+)
 
 NAME_KEYS = {"smac": "map_name", "smacv2": "scenario", "mpe": "task"}
 CHECKPOINT = "checkpoint"
@@ -179,16 +187,17 @@ def summarise(result: dict[str, Any], steps_per_s: float) -> dict[str, Any]:
     return {k: round(float(v), 3) for k, v in summary.items() if v is not None and np.isfinite(float(v))}
 
 
-def flatten(result: dict[str, Any], prefix: str = "") -> dict[str, float]:
-    """Nested result dict -> {"a/b/c": number} (what TensorBoard and result.jsonl hold)."""
-    flat: dict[str, float] = {}
-    for key, value in result.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, name + "/"))
-        elif isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
-            flat[name] = float(value)
-    return flat
+def finite_numbers(result: dict[str, Any]) -> dict[str, float]:
+    """Nested result dict -> {"a/b/c": number} (what TensorBoard and result.jsonl hold), flattened by Tune's own
+    ``flatten_dict`` so a run's keys are a sweep trial's; booleans, non-numbers and NaN/inf are dropped."""
+    from ray.tune.utils import flatten_dict
+
+    numbers = {
+        key: float(value)
+        for key, value in flatten_dict(result, delimiter="/").items()
+        if isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+    }
+    return {key: value for key, value in numbers.items() if np.isfinite(value)}
 
 
 def log_result(writer: Any, run_dir: Path, result: dict[str, Any], steps: int) -> None:
@@ -198,7 +207,7 @@ def log_result(writer: Any, run_dir: Path, result: dict[str, Any], steps: int) -
     counters), so a "nan" in the results would mean nothing; a non-finite loss is counted instead, as
     ``num_skipped_updates``, and stops the run when it repeats.
     """
-    flat = {key: value for key, value in flatten(result).items() if np.isfinite(value)}
+    flat = finite_numbers(result)
     for key, value in flat.items():
         writer.add_scalar(key, value, global_step=steps)
     writer.flush()
@@ -253,31 +262,35 @@ def restore(path: str | Path) -> Any:
                        "it may be corrupt or from another k24-rllib/Ray version") from err
 
 
-def main(family: str, default_name: str, description: str, argv: list[str] | None = None) -> int:
-    """What every ``examples/train_*.py`` does: parse, validate, prepare the run dir, train, say where it went."""
-    import sys
-
-    from k24_rllib.cli import build_parser, parse_args
-
-    try:
-        parser = build_parser(description, family, default_name)
-        args = parse_args(parser, argv)
-        args.family = family_of(args.family, args.name)
-        stop = None
-        if args.resume:
-            refuse_fixed_flags(args, parser)
-            config = None
-            stop = args.stop_timesteps if args.stop_timesteps != parser.get_default("stop_timesteps") else None
-        else:
-            config = build_config(args)
-        run_dir = prepare_output(args.output, args.resume, f"{args.family}_{args.name}_{args.mask}")
-        init_ray(args.address)
-        train(config, run_dir, args.resume, args.checkpoint_every, args.quiet, stop=stop)
-    except CliError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+@run_cli
+def main(family: str, default_name: str, description: str, argv: Sequence[str] | None = None) -> int:
+    """Every training command: parse, validate, prepare the run dir, train, say where it went."""
+    parser = build_parser(description, family, default_name)
+    args = parse_args(parser, argv)
+    args.family = family_of(args.family, args.name)
+    stop = None
+    if args.resume:
+        refuse_fixed_flags(args, parser)
+        config = None
+        stop = args.stop_timesteps if args.stop_timesteps != parser.get_default("stop_timesteps") else None
+    else:
+        config = build_config(args)
+    run_dir = prepare_output(args.output, args.resume, f"{args.family}_{args.name}_{args.mask}")
+    init_ray(args.address)
+    train(config, run_dir, args.resume, args.checkpoint_every, args.quiet, stop=stop)
     print(final_message(run_dir))
     return 0
+
+
+def train_smac(argv: Sequence[str] | None = None) -> int:
+    """``k24-train`` and ``examples/train_smac.py``: SMAC maps (SMAX or real SC2) and SMACv2 scenarios, 3m default."""
+    return main("smac", "3m", "Train K24QMix on a SMAC map (SMAX by default; --backend sc2 for real StarCraft II) "
+                "or a SMACv2 scenario.", argv)
+
+
+def train_mpe(argv: Sequence[str] | None = None) -> int:
+    """``k24-train-mpe`` and ``examples/train_mpe.py``: MPE tasks, simple_spread by default."""
+    return main("mpe", "simple_spread", "Train K24QMix on an MPE task (mpe2; simple_spread by default).", argv)
 
 
 # Flags a resumed run may take: the rest are settings saved in its checkpoint.

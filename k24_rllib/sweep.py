@@ -4,7 +4,7 @@ A file's sections mirror ``K24QMixConfig``'s builder methods (``env_runners:`` b
 ``config.env_runners(**section)``), so every key means what RLlib's and this package's docs say it means.
 ``{grid_search: [a, b]}`` may stand in place of any value. ``Sweep.param_space()`` is a plain RLlib config dict
 (``K24QMixConfig(...).to_dict()`` with ``tune.grid_search`` at the keys each grid changes), so the same file runs
-from ``examples/sweep.py`` or from a few lines of ``tune.run`` / ``tune.Tuner``.
+from ``k24-sweep`` (``examples/sweep.py``) or from a few lines of ``tune.run`` / ``tune.Tuner``.
 
 Loading builds and validates the config of every grid point and checks that Tune's own resolution of the
 param space reproduces them, so a typo or a bad value fails before Ray starts. Existing results are never
@@ -19,7 +19,6 @@ import dataclasses
 import inspect
 import itertools
 import os
-import sys
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -31,7 +30,7 @@ from ray import tune
 from ray.tune.search.variant_generator import generate_variants
 
 from k24_rllib.algorithm import K24QMix, K24QMixConfig
-from k24_rllib.cli import CliError, first_line, load_yaml, training_keys
+from k24_rllib.cli import CliError, first_line, load_yaml, run_cli, training_keys
 from k24_rllib.experiment import init_ray
 
 KeyPath = tuple[str, ...]
@@ -229,22 +228,19 @@ def run_sweep(sweep: Sweep, storage_path: str | Path, *, address: str | None = N
     return tuner.fit()
 
 
+@run_cli
 def main(argv: Sequence[str] | None = None) -> int:
-    """``examples/sweep.py``: load, run, say where the results are; user mistakes exit 2 with one line."""
+    """``k24-sweep`` and ``examples/sweep.py``: load, run, say where the results are."""
     parser = argparse.ArgumentParser(description="Run a Ray Tune grid of K24QMix from a YAML file.")
     parser.add_argument("yaml", help="sweep file, e.g. tune_configs/compare_3m.yaml")
     parser.add_argument("--output", default="results", help="storage dir; trials go to OUTPUT/<name>/")
     parser.add_argument("--num-samples", type=int, default=None, help="runs per grid point (overrides the file)")
     parser.add_argument("--address", default=None, help="Ray cluster address (e.g. auto); default: local Ray")
     args = parser.parse_args(argv)
-    try:
-        sweep = load_sweep(args.yaml)
-        if args.num_samples is not None:
-            sweep = dataclasses.replace(sweep, num_samples=args.num_samples)
-        results = run_sweep(sweep, args.output, address=args.address)
-    except CliError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    sweep = load_sweep(args.yaml)
+    if args.num_samples is not None:
+        sweep = dataclasses.replace(sweep, num_samples=args.num_samples)
+    results = run_sweep(sweep, args.output, address=args.address)
     where = Path(args.output).resolve() / sweep.name
     print(f"trials: {len(results)}, failed: {results.num_errors} | results: {where}/<trial>/result.json | "
           f"TensorBoard: tensorboard --logdir {where}")

@@ -1,10 +1,9 @@
-"""k24_rllib.analysis on agent networks of the three mask kinds, and examples/analyze.py on saved RLModules."""
+"""k24_rllib.analysis on agent networks of the three mask kinds, and the analyze command (k24_rllib.analyze, with
+k24_rllib.checkpoints finding the module) on saved RLModules."""
 
 from __future__ import annotations
 
 import ast
-import runpy
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +18,12 @@ from k24_rllib.analysis import (
     pattern_overlap,
     pattern_usage,
 )
+from k24_rllib.analyze import main as analyze_main
 from k24_rllib.models import RecurrentAgent
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+MODULE_LAYOUT = "learner_group/learner/rl_module/default_policy"  # an algorithm checkpoint's RLModule (Ray 2.60)
 N_AGENTS, OBS_DIM, N_ACTIONS, STATE_DIM = 3, 10, 5, 12
 
 
@@ -107,12 +108,7 @@ def test_analysis_imports_only_the_pure_torch_parts() -> None:
                if name.startswith("k24_rllib"))
 
 
-# ----- examples/analyze.py ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def analyze_main() -> Callable[[list[str]], int]:
-    return runpy.run_path(str(ROOT / "examples" / "analyze.py"), run_name="analyze_example")["main"]
+# ----- k24-analyze / examples/analyze.py ----------------------------------------------------------------------
 
 
 def save_module(mask: str, directory: Path) -> None:
@@ -140,13 +136,15 @@ def save_module(mask: str, directory: Path) -> None:
     module.save_to_path(directory)
 
 
-@pytest.mark.parametrize(
-    ("mask", "layout"),
-    [("k24", "learner_group/learner/rl_module/default_policy"), ("kalei", ""), ("none", "")],
-)
-def test_analyze_script_on_saved_modules(
-    analyze_main: Callable[[list[str]], int], mask: str, layout: str, tmp_path: Path, capsys: pytest.CaptureFixture
-) -> None:
+def test_the_module_path_is_rllibs_layout() -> None:
+    """The layout the tests below save into is the one k24_rllib.checkpoints builds from RLlib's constants."""
+    from k24_rllib.checkpoints import module_path
+
+    assert module_path() == Path(MODULE_LAYOUT)
+
+
+@pytest.mark.parametrize(("mask", "layout"), [("k24", MODULE_LAYOUT), ("kalei", ""), ("none", "")])
+def test_analyze_script_on_saved_modules(mask: str, layout: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     checkpoint = tmp_path / "checkpoint"
     save_module(mask, checkpoint / layout)
     output = tmp_path / "pictures"
@@ -159,10 +157,8 @@ def test_analyze_script_on_saved_modules(
     assert len(list(output.glob("*.png"))) == {"k24": 7, "kalei": 2, "none": 0}[mask]
 
 
-def test_analyze_script_takes_the_readmes_relative_path(
-    analyze_main: Callable[[list[str]], int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    save_module("k24", tmp_path / "results" / "run" / "checkpoint" / "learner_group/learner/rl_module/default_policy")
+def test_analyze_script_takes_the_readmes_relative_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    save_module("k24", tmp_path / "results" / "run" / "checkpoint" / MODULE_LAYOUT)
     monkeypatch.chdir(tmp_path)
     assert analyze_main(["--checkpoint", "results/run/checkpoint"]) == 0
     assert (tmp_path / "results" / "run" / "analysis" / "summary.md").is_file()
@@ -170,7 +166,7 @@ def test_analyze_script_takes_the_readmes_relative_path(
 
 @pytest.mark.parametrize("case", ["missing", "empty dir", "file"])
 def test_analyze_script_rejects_non_checkpoints_in_one_line(
-    analyze_main: Callable[[list[str]], int], case: str, tmp_path: Path, capsys: pytest.CaptureFixture
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     path = tmp_path / "nothing"
     if case == "empty dir":
@@ -182,9 +178,7 @@ def test_analyze_script_rejects_non_checkpoints_in_one_line(
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
 
 
-def test_analyze_script_refuses_nan_weights_naming_the_tensor(
-    analyze_main: Callable[[list[str]], int], tmp_path: Path, capsys: pytest.CaptureFixture
-) -> None:
+def test_analyze_script_refuses_nan_weights_naming_the_tensor(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     import torch
     from ray.rllib.core.rl_module.rl_module import RLModule
 

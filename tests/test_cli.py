@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
@@ -124,10 +123,8 @@ def test_corrupt_checkpoint_is_one_clear_line(ray_local, tmp_path):
 
 
 def test_evaluate_script_missing_checkpoint(tmp_path, capsys):
-    import runpy
+    from k24_rllib.evaluate import main as evaluate
 
-    script = Path(__file__).parents[1] / "examples" / "evaluate.py"
-    evaluate = runpy.run_path(str(script))["main"]
     assert evaluate(["--checkpoint", str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
 
