@@ -72,7 +72,8 @@ class K24QMixConfig(DQNConfig):
         ``mixer``, ``hidden_dim``, ``K24_args``, ...; documented there) and:
 
         Args:
-            temperature_schedule: optional callable progress -> temperature replacing the built-in schedule.
+            temperature_schedule: optional callable replacing the built-in schedule's shape: it receives the
+                annealing fraction in [0, 1] (0 at ``anneal_start``, 1 at ``anneal_end``) and returns tau.
             td_lambda: TD(lambda); 0 gives 1-step targets.
             t_max: the training budget in env steps; progress = t_env / t_max drives temperature and resets.
             mixed_precision: autocast the learner's forward to bf16 on CUDA (ignored on CPU).

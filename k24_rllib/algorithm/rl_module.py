@@ -53,6 +53,9 @@ class K24QMixModule(TorchRLModule, TargetNetworkAPI, InferenceOnlyAPI):
             k24_args=k24_args,
             kalei_args=kalei_args,
         )
+        custom = settings.diversity_loss_class()
+        if custom is not None and self.agent.kind.masked:
+            self.agent.diversity = custom()
         self.register_buffer("epsilon", torch.tensor(1.0))
         if not self.inference_only:
             self.mixer = make_mixer(

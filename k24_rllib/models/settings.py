@@ -4,6 +4,7 @@ docs all read this dataclass."""
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from k24_rllib.models.mask_kinds import MASK_KINDS
 from k24_rllib.models.mixers import MIXERS
 from k24_rllib.sparsity.args import K24Args, KaleiArgs, check_types
+from k24_rllib.sparsity.diversity import DiversityLoss
 
 MASKS_PER = ("agent", "unit_type")
 
@@ -30,6 +32,8 @@ class ModelSettings:
     unit_type_slice: tuple[int, int] | None = None  # where each observation holds its one-hot type (likewise)
     K24_args: dict[str, Any] = field(default_factory=dict)  # K-2:4 settings (K24Args; unknown keys rejected)
     kalei_args: dict[str, Any] = field(default_factory=dict)  # Kaleidoscope settings (KaleiArgs)
+    # replaces the mask kind's diversity loss: a DiversityLoss subclass, or its import path "package.module:Class"
+    diversity_loss: type | str | None = None
 
     def __post_init__(self) -> None:
         check_types(self, str)
@@ -41,6 +45,7 @@ class ModelSettings:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}={getattr(self, name)!r} is invalid: must be a positive integer")
         self.mask_args()
+        self.diversity_loss_class()
         if self.masks_per == "unit_type" and (self.unit_type_slice is None or self.n_unit_types < 1):
             raise ValueError("masks_per='unit_type' needs the env's unit-type bits: use a SMACv2 scenario "
                              "(env 'smacv2') or set n_unit_types and unit_type_slice in training()")
@@ -64,6 +69,20 @@ class ModelSettings:
     def mask_args(self) -> tuple[K24Args, KaleiArgs]:
         """``K24_args`` and ``kalei_args`` as validated settings objects."""
         return K24Args.from_dict(self.K24_args), KaleiArgs.from_dict(self.kalei_args)
+
+    def diversity_loss_class(self) -> type[DiversityLoss] | None:
+        """The ``diversity_loss`` class (imported when given as a path); None keeps the mask kind's own."""
+        loss = self.diversity_loss
+        if isinstance(loss, str):
+            module, _, name = loss.partition(":")
+            try:
+                loss = getattr(importlib.import_module(module), name)
+            except (ImportError, AttributeError, ValueError) as err:
+                raise ValueError(f"diversity_loss={self.diversity_loss!r} is invalid: cannot import it ({err}); "
+                                 "give 'package.module:Class'") from None
+        if loss is not None and not (isinstance(loss, type) and issubclass(loss, DiversityLoss)):
+            raise ValueError(f"diversity_loss={self.diversity_loss!r} is invalid: must be a DiversityLoss subclass")
+        return loss
 
     @property
     def per_unit_type(self) -> bool:
