@@ -193,6 +193,14 @@ def analyze(
     return paths
 
 
+@torch.no_grad()
+def shared_choice_share(agent: RecurrentAgent) -> torch.Tensor:
+    """Per mask, the share of groups (all layers) whose argmax pattern is the one the shared |W| * EMA alone
+    picks (``K24Linear.shared_choice``). Near 1 for every mask, the masks barely differ from it or each other."""
+    same = [layer.pattern_logits().argmax(-1) == layer.shared_choice() for layer in agent.masked_layers()]
+    return torch.cat([s.flatten(1) for s in same], dim=1).float().mean(dim=1)
+
+
 def _k24_section(agent: RecurrentAgent, labels: Sequence[str], figures: dict[str, Figure]) -> list[str]:
     """K-2:4 figures (added to ``figures``) and their markdown."""
     names = pattern_labels(agent)
@@ -205,6 +213,7 @@ def _k24_section(agent: RecurrentAgent, labels: Sequence[str], figures: dict[str
     figures["similarity"] = plot_matrices(
         {"argmax pattern agreement": agreement, f"expected pattern overlap (tau={temperature:.3g})": overlap}, labels
     )
+    shared = shared_choice_share(agent)
     usage = pattern_usage(agent)
     figures["pattern_usage"] = plot_bars(
         usage, [f"keep {n}" for n in names], labels, "share of groups", "Argmax pattern usage per mask"
@@ -214,6 +223,9 @@ def _k24_section(agent: RecurrentAgent, labels: Sequence[str], figures: dict[str
            ""] + _md_grid("", labels, labels, agreement)
     md += [f"Expected overlap sum_p pi_i pi_j at the stored temperature tau = {temperature:.3g} (what the "
            "diversity loss minimises; 1/6 for uniform 2:4 distributions).", ""] + _md_grid("", labels, labels, overlap)
+    md += ["Share of groups where a mask picks the pattern that the shared |W| * EMA alone picks (alpha = 0): "
+           + ", ".join(f"{label} {value:.2f}" for label, value in zip(labels, shared.tolist()))
+           + " (1 = the mask adds nothing of its own).", ""]
     md += ["## Pattern usage (argmax)", "", "![](pattern_usage.png)", ""] + _md_grid("mask", names, labels, usage)
     stats = agent.get_pattern_stats()
     md += ["Logged statistics (`get_pattern_stats()`):", ""]

@@ -17,6 +17,7 @@ from k24_rllib.analysis import (
     pattern_choices,
     pattern_overlap,
     pattern_usage,
+    shared_choice_share,
 )
 from k24_rllib.analyze import main as analyze_main
 from k24_rllib.models import RecurrentAgent
@@ -62,6 +63,17 @@ def test_k24_matrices_are_consistent_with_logged_stats() -> None:
     assert off_diagonal.mean().item() == pytest.approx(agent.get_pattern_stats()["pattern_mean_similarity"], rel=1e-5)
     usage = pattern_usage(agent)
     assert usage.shape == (N_AGENTS, 6) and torch.allclose(usage.sum(dim=1), torch.ones(N_AGENTS))
+
+
+def test_the_shared_choice_share_tells_masks_that_follow_the_shared_weights() -> None:
+    torch.manual_seed(0)
+    alike = RecurrentAgent(OBS_DIM, N_ACTIONS, N_AGENTS, hidden_dim=16, mask="k24")
+    with torch.no_grad():
+        for layer in alike.masked_layers():
+            layer.alpha.zero_()  # no mask of its own: every choice is the shared |W| * EMA one
+    assert torch.equal(shared_choice_share(alike), torch.ones(N_AGENTS))
+    spread = shared_choice_share(make_agent("k24"))  # alpha ~ N(0, 3^2): most choices are the masks' own
+    assert spread.shape == (N_AGENTS,) and bool((spread < 0.6).all()) and bool((spread > 1 / 6 - 0.1).all())
 
 
 def test_kalei_agreement_matches_mask_stats() -> None:

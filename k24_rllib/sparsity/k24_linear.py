@@ -74,15 +74,17 @@ class K24Linear(MaskedLinearBase):
         """Standardised pattern logits [n_masks, out, groups, P]; ``detach_weight`` stops gradient into W."""
         return self._logits_first(detach_weight).movedim(0, -1)
 
-    def _logits_first(self, detach_weight: bool = False) -> torch.Tensor:
+    def _logits_first(self, detach_weight: bool = False, alpha: torch.Tensor | None = None) -> torch.Tensor:
         """``pattern_logits`` with the pattern axis first, [P, n_masks, out, groups]: reductions and softmax
-        over a leading axis of 6 are ~20x cheaper on CPU than over a trailing one."""
+        over a leading axis of 6 are ~20x cheaper on CPU than over a trailing one. ``alpha`` replaces the
+        layer's own (``shared_choice`` passes zeros)."""
         weight = self._padded_weight().abs()
         weight = weight.detach() if detach_weight else weight
+        alpha = self.alpha if alpha is None else alpha
         # clone: a training forward moves the EMA in place after logits that are part of the autograd graph
-        score = weight * self.ema.clone() * torch.sigmoid(self.alpha)
+        score = weight * self.ema.clone() * torch.sigmoid(alpha)
         groups = score.reshape(-1, self.m)  # [n_masks * out * groups, m]
-        logits = (self.patterns @ groups.T).reshape(-1, self.n_masks, self.out_features, self.n_groups)
+        logits = (self.patterns @ groups.T).reshape(-1, alpha.shape[0], self.out_features, self.n_groups)
         centred = logits - logits.mean(dim=0)
         std = centred.square().mean(dim=0).sqrt()
         return centred / (std + 1e-6)
@@ -96,6 +98,12 @@ class K24Linear(MaskedLinearBase):
         [..., padded_in], as one matmul."""
         masks = choice.reshape(len(self.patterns), -1).T @ self.patterns  # [... * groups, m]
         return masks.reshape(*choice.shape[1:-1], self.padded_in)
+
+    @torch.no_grad()
+    def shared_choice(self) -> torch.Tensor:
+        """The argmax pattern per group that |W| * EMA alone picks (alpha = 0, the same for every mask) [out,
+        groups]: where the masks' own choices equal it, the shared weights decided, not the masks."""
+        return self._logits_first(alpha=torch.zeros_like(self.alpha[:1])).argmax(dim=0)[0]
 
     def hard_masks(self) -> torch.Tensor:
         """Argmax-pattern masks [n_masks, out, padded_in]; exactly n of every m entries are 1."""
