@@ -63,9 +63,7 @@ class K24Linear(MaskedLinearBase):
             raise ValueError(f"temperature must be > 0, got {t}")
         self.temperature.fill_(float(t))
 
-    def _cache_sources(self) -> tuple[torch.Tensor, ...]:
-        """The argmax masks depend on W, alpha and the EMA, not on the temperature."""
-        return self.weight, self.alpha, self.ema
+    cache_sources = ("weight", "alpha", "ema")  # the argmax masks depend on these, not on the temperature
 
     def _padded_weight(self) -> torch.Tensor:
         return F.pad(self.weight, (0, self.padded_in - self.in_features))

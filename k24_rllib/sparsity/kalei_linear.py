@@ -35,8 +35,7 @@ class KaleiLinear(MaskedLinearBase):
         u = torch.rand(shape, generator=generator, device=device)
         return -(u * self.threshold_init_scale + self.threshold_init_bias)
 
-    def _cache_sources(self) -> tuple[torch.Tensor, ...]:
-        return self.weight, self.thresholds
+    cache_sources = ("weight", "thresholds")
 
     def hard_masks(self) -> torch.Tensor:
         """Float 0/1 [n_masks, out, in]: 1 where mask i keeps the weight."""

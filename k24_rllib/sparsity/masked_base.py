@@ -10,6 +10,8 @@ types a team has.
 from __future__ import annotations
 
 import math
+from typing import Any, ClassVar
+
 import torch
 from torch import nn
 
@@ -20,10 +22,12 @@ class MaskedLinearBase(nn.Module):
     Subclasses say how the per-mask weights are made: ``sample_weights(draws)`` (a training forward: may be
     stochastic, carries gradient) and ``masked_weights()`` (deterministic: acting and export). In eval mode the
     deterministic weights are cached, so acting does not rebuild masks each env step; the cache is keyed on the
-    storage and in-place version counters of every parameter and buffer, so optimiser steps, resets and
+    storage and in-place version counters of the tensors named in ``cache_sources``, so optimiser steps, resets and
     ``load_state_dict`` (all in-place) invalidate it automatically, while train/eval switches (RLlib makes two
     around every acting forward) keep it.
     """
+
+    cache_sources: ClassVar[tuple[str, ...]] = ("weight",)  # parameters/buffers the deterministic weights read
 
     def __init__(self, in_features: int, out_features: int, n_masks: int, bias: bool) -> None:
         super().__init__()
@@ -39,6 +43,7 @@ class MaskedLinearBase(nn.Module):
         self._reset_shared_parameters()
         self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
         self._cache_key: tuple[tuple[int, int], ...] | None = None
+        self._slots: tuple[tuple[dict[str, Any], str], ...] | None = None
         self.observe_inputs = True  # False for a target copy: it samples masks but must not move the EMA
 
     def _reset_shared_parameters(self) -> None:
@@ -71,9 +76,14 @@ class MaskedLinearBase(nn.Module):
         self._cache = None
         self._cache_key = None
 
-    def _cache_sources(self) -> tuple[torch.Tensor, ...]:
-        """The tensors the deterministic weights depend on (the eval cache's key); default: all of them."""
-        return (*self.parameters(), *self.buffers())
+    def _cache_slots(self) -> tuple[tuple[dict[str, Any], str], ...]:
+        """(the module's own parameter or buffer dict, name) of every ``cache_sources`` tensor: read straight from
+        those dicts, the current tensors cost a dict lookup each instead of ``nn.Module.__getattr__`` (a third
+        of K-2:4's acting overhead at one env). The dicts live as long as the module, so this is built once."""
+        if self._slots is None:
+            self._slots = tuple((self._parameters if name in self._parameters else self._buffers, name)
+                                for name in self.cache_sources)
+        return self._slots
 
     def _eval_weights(self) -> torch.Tensor:
         """Deterministic weights [1, n_masks, out, in]: cached without autograd, recomputed with it."""
@@ -84,7 +94,7 @@ class MaskedLinearBase(nn.Module):
     def _eval_cache(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(deterministic weights [1, n_masks, out, in], the same as [n_masks, in, out] for acting's batched
         matmul), rebuilt only when a source tensor changed."""
-        key = tuple((t.data_ptr(), t._version) for t in self._cache_sources())
+        key = tuple((t.data_ptr(), t._version) for t in (table[name] for table, name in self._cache_slots()))
         if self._cache is None or key != self._cache_key:
             weights = self.masked_weights().detach()
             self._cache = (weights.unsqueeze(0), weights.transpose(1, 2).contiguous())
@@ -118,7 +128,7 @@ class MaskedLinearBase(nn.Module):
         """``apply_masks`` for slot s = mask s with the cached weights, as one fused bias + batched matmul."""
         s, r, t, n_in = x.shape
         rows = x.reshape(s, r * t, n_in)
-        wt, bias = self._eval_cache()[1], self.bias
+        wt, bias = self._eval_cache()[1], self._parameters["bias"]
         y = torch.bmm(rows, wt) if bias is None else torch.baddbmm(bias.expand(s, 1, -1), rows, wt)
         return y.reshape(s, r, t, -1)
 
