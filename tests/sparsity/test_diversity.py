@@ -110,3 +110,20 @@ def test_adaptive_coefficient_rule_and_window():
 
 def test_adaptive_coefficient_zero_div_falls_back():
     assert AdaptiveCoefficient(0.1, 5).update(1.0, 0.0) == 0.1
+
+
+def test_the_overlap_loss_moves_identical_masks_identically():
+    """docs/k24.md, "Diversity": for equal masks the overlap's gradient is the same for each, so the loss alone
+    never separates them (it flattens both); only a difference in alpha at the start does."""
+    torch.manual_seed(0)
+    layer = K24Linear(16, 8, n_masks=2, hetero_init_scale=0.0)
+    layer.set_temperature(1.0)
+    optimizer = torch.optim.Adam([layer.alpha], lr=0.05)
+    entropy = lambda: -(layer.pattern_probs() * layer.pattern_probs().log()).sum(-1).mean().item()  # noqa: E731
+    before = entropy()
+    for _ in range(20):
+        optimizer.zero_grad()
+        PatternOverlapLoss()([layer]).backward()
+        optimizer.step()
+    assert torch.equal(layer.alpha[0], layer.alpha[1]) and layer.alpha.abs().sum() > 0  # moved, together
+    assert entropy() > before  # towards flatter distributions
