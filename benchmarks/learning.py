@@ -30,6 +30,7 @@ import numpy as np
 from common import Table, add_common_args, machine_info, run_meta, save_figure, set_threads, write_results
 from matplotlib.figure import Figure
 
+from k24_rllib.checkpoints import module_path
 from k24_rllib.cli import CliError, build_parser, parse_args
 from k24_rllib.experiment import CHECKPOINT, build_config, init_ray, prepare_output, train
 
@@ -144,7 +145,6 @@ def train_run(argv: list[str], family: str, run_dir: Path, checkpoint_every: int
 def final_evaluation(run_dir: Path, family: str, episodes: int) -> dict[str, Any]:
     """Greedy win rate (or return) of the run's final checkpoint over ``episodes`` episodes, with a 95% Wilson
     interval; computed once and kept in ``final_eval.json`` (a rerun with another episode count redoes it)."""
-    from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_LEARNER_GROUP, COMPONENT_RL_MODULE, DEFAULT_MODULE_ID
     from ray.rllib.core.rl_module.rl_module import RLModule
     from scipy.stats import binomtest
 
@@ -156,8 +156,7 @@ def final_evaluation(run_dir: Path, family: str, episodes: int) -> dict[str, Any
         return json.loads(path.read_text())
     record = json.loads((run_dir / "benchmark_run.json").read_text())
     config = build_config(parse_args(build_parser("learning benchmark run", family, ""), record["argv"]))
-    module_dir = run_dir / CHECKPOINT / COMPONENT_LEARNER_GROUP / COMPONENT_LEARNER / COMPONENT_RL_MODULE
-    module = RLModule.from_checkpoint(str(module_dir / DEFAULT_MODULE_ID))
+    module = RLModule.from_checkpoint(str(run_dir / CHECKPOINT / module_path()))
     env = make_env(config.env, **dict(config.env_config))
     result = run_greedy_episodes(module, env, episodes, seed=FINAL_EVAL_SEED)
     env.close()
@@ -193,13 +192,11 @@ def curve(rows: list[dict[str, float]], eval_every: int) -> list[dict[str, float
 def mask_agreement(run_dir: Path) -> float | None:
     """Diversity that K-2:4 and Kaleidoscope share: mean over mask pairs of the fraction of weight positions that
     two final binary masks keep or prune alike (1 = identical masks; lower = more diverse). None without masks."""
-    from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_LEARNER_GROUP, COMPONENT_RL_MODULE, DEFAULT_MODULE_ID
     from ray.rllib.core.rl_module.rl_module import RLModule
 
     from k24_rllib.analysis import mask_agreement as agreement_matrix
 
-    path = run_dir / CHECKPOINT / COMPONENT_LEARNER_GROUP / COMPONENT_LEARNER / COMPONENT_RL_MODULE / DEFAULT_MODULE_ID
-    agent = RLModule.from_checkpoint(str(path)).agent
+    agent = RLModule.from_checkpoint(str(run_dir / CHECKPOINT / module_path())).agent
     if agent.mask == "none":
         return None
     matrix = agreement_matrix(agent)
