@@ -13,6 +13,7 @@ of ``--final-episodes`` episodes (default 64) of the final checkpoint, with a 95
 Arguments it does not know go to the training CLI for every run, e.g. ``--mixer vdn`` or ``--training.lr=1e-3``.
 Resumable: every run checkpoints every ``--checkpoint-every`` iterations; a rerun reads finished runs and continues
 unfinished ones from their last checkpoint (the replay buffer is not in checkpoints: it refills from fresh samples).
+``--report-only`` writes the results of the finished runs of a plan still in progress and lists the rest as pending.
 """
 
 from __future__ import annotations
@@ -406,6 +407,8 @@ def parse_cli(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--num-workers", type=int, default=None, help="remote EnvRunners per run (CLI default 2)")
     parser.add_argument("--runs", type=Path, default=None, help="folder of the run dirs (default OUTPUT/learning_runs)")
     parser.add_argument("--checkpoint-every", type=int, default=10, help="iterations between a run's checkpoints")
+    parser.add_argument("--report-only", action="store_true",
+                        help="summarise the finished runs of the plan and list the rest as pending; train nothing")
     args, extra = parser.parse_known_args(argv)
     owned = [token for token in extra if token.split("=")[0] in OWNED_FLAGS]
     if owned:
@@ -427,11 +430,14 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
     set_threads(args.threads)
     if not ray.is_initialized():  # tests pass their own 2-CPU Ray
         init_ray(None)
-    runs = []
+    runs, pending = [], []
     for env in args.envs:
         for seed in args.seeds:
             for mask in args.mask:
                 run_dir = args.runs / f"{env}_{mask}_seed{seed}"
+                if not finished(run_dir, args.budget) and args.report_only:
+                    pending.append(run_dir.name)
+                    continue
                 if not finished(run_dir, args.budget):
                     print(f"training {run_dir.name} ...", flush=True)
                     try:
@@ -474,9 +480,10 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
         tables=[Table("rows", "Final performance and time per env and mask", rows, columns, note),
                 Table("run_rows", "Every run", [{k: v for k, v in r.items() if k != "curve"} for r in runs],
                       run_columns)],
-        findings=findings(rows, runs),
+        findings=findings(rows, runs) + ([f"Pending (not finished; a rerun without --report-only continues them): "
+                                          f"{', '.join(pending)}."] if pending else []),
         figures=[figure],
-        data={"runs": runs, "target": TARGET, "train_cli_args": extra, "runs_dir": str(args.runs)},
+        data={"runs": runs, "pending": pending, "target": TARGET, "train_cli_args": extra, "runs_dir": str(args.runs)},
     )
     print(paths["md"].read_text())
     return paths | {"png": figure}

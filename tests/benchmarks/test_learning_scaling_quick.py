@@ -76,6 +76,12 @@ def test_learning_quick(bench, tmp_path: Path) -> None:
     again = learning.main(["--quick", "--mask", "k24", "--output", str(tmp_path)])  # finished runs are read, not rerun
     assert json.loads(again["json"].read_text())["runs"][0]["wall_s"] == result["runs"][0]["wall_s"]
 
+    # a report of a plan in progress: finished runs summarised, the rest listed as pending, nothing trained
+    report = learning.main(["--quick", "--mask", "k24", "kalei", "--report-only", "--output", str(tmp_path)])
+    reported = json.loads(report["json"].read_text())
+    assert [r["mask"] for r in reported["runs"]] == ["k24"] and reported["pending"] == ["3m_kalei_seed0"]
+    assert not (tmp_path / "learning_runs" / "3m_kalei_seed0").exists() and "Pending" in report["md"].read_text()
+
     # a run killed after a checkpoint but before it was recorded continues from that checkpoint
     run_dir = Path(result["runs"][0]["run_dir"])
     (run_dir / "benchmark_run.json").unlink()
