@@ -273,6 +273,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--repeats", type=int, default=None, help="timed updates per variant (default 40)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed updates per variant first (default 3)")
+    parser.add_argument(
+        "--devices", nargs="+", choices=("cpu", "cuda"), default=("cpu", "cuda"),
+        help="devices to measure (default both; cuda only where torch sees one)",
+    )
     return parser.parse_args(argv)
 
 
@@ -301,13 +305,18 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
     warmup = args.warmup if args.warmup is not None else (1 if quick else 3)
     repeats = args.repeats or (3 if quick else 40)
 
-    rows = measure_device(torch.device("cpu"), hidden, base, warmup, repeats)
-    if torch.cuda.is_available():
+    rows = measure_device(torch.device("cpu"), hidden, base, warmup, repeats) if "cpu" in args.devices else []
+    if "cuda" not in args.devices:
+        cuda = {"run": False, "reason": "not asked for (--devices)"}
+    elif torch.cuda.is_available():
         rows += measure_device(torch.device("cuda"), hidden, base, warmup, repeats)
-        cuda = {"run": True}
+        cuda = {"run": True, "device": torch.cuda.get_device_name(0)}
     else:
         cuda = {"run": False, "reason": "no CUDA device (torch.cuda.is_available() is False)"}
-        print("CUDA part not run: no CUDA device")
+    if not cuda["run"]:
+        print(f"CUDA part not run: {cuda['reason']}")
+    if not rows:
+        raise SystemExit("nothing measured: add cpu to --devices, or run where torch sees a CUDA device")
 
     valid_steps = int(synthetic_batch(base, torch.device("cpu"))["valid"].sum())
     note = (
@@ -324,7 +333,7 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
         title="Training cost: learner update time and memory, K-2:4 vs Kaleidoscope vs QMIX",
         meta=run_meta(args, __file__, argv),
         tables=[Table("rows", "Update cost per variant", rows, COLUMNS, note)],
-        findings=findings(rows) + ([] if cuda["run"] else ["CUDA part not run: no CUDA device."]),
+        findings=findings(rows) + ([] if cuda["run"] else [f"CUDA part not run: {cuda['reason']}."]),
         figures=[figure],
         data={
             "shapes": asdict(base) | {"hidden_dims": hidden, "valid_steps": valid_steps},

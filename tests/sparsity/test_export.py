@@ -52,3 +52,20 @@ def test_export_masked_weights_per_layer():
     assert sorted(exported) == ["0", "2"]
     assert exported["0"].shape == (3, 4, 8) and not exported["0"].requires_grad
     assert all(is_nm_sparse(w) for w in exported["2"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (run by benchmarks/device_check.sh)")
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_every_agents_mask_runs_on_the_sparse_kernel(dtype):
+    """Each agent's argmax-masked weight converts to PyTorch's 2:4 layout and computes the dense product."""
+    torch.manual_seed(0)
+    layer = K24Linear(128, 64, n_masks=3, hetero_init_scale=3.0)
+    x = torch.randn(256, 128, device="cuda", dtype=dtype)
+    for weight in layer.masked_weights().detach().to("cuda", dtype):
+        sparse = to_semi_structured(weight)
+        assert torch.equal(sparse.to_dense(), weight)
+        out = torch.nn.functional.linear(x, sparse)
+        reference = x.double() @ weight.double().T
+        assert (out.double() - reference).norm() / reference.norm() < 1e-2
+    with pytest.raises(RuntimeError, match="the weight on CUDA"):
+        to_semi_structured(weight.cpu())
