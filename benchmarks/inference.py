@@ -25,6 +25,7 @@ equality; reports the crossover (smallest shape where sparse wins) and the best 
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -44,6 +45,7 @@ from common import (
 )
 from matplotlib.figure import Figure
 from torch import nn
+from torch.sparse import SparseSemiStructuredTensor
 
 from k24_rllib.models import RecurrentAgent
 from k24_rllib.sparsity import (
@@ -63,6 +65,7 @@ QUICK_ROWS = (1, 64)
 CUDA_HIDDEN = (64, 128, 256, 512, 1024, 2048, 4096)
 QUICK_CUDA_HIDDEN = (64, 1024)
 CUDA_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
+SPARSE_BACKENDS = ("cusparselt", "cutlass")  # PyTorch's default 2:4 backend first
 SPARSE_CEILING = 2.0
 N_AGENTS, OBS_DIM, N_ACTIONS, HIDDEN = 3, 75 + 3, 8, 64  # SMAC 3m-like: obs + one-hot agent id
 TARGET_COST_VS_PLAIN = 1.1  # the issue's acting target for K-2:4 on CPU
@@ -223,36 +226,40 @@ def prune_2_4(weight: torch.Tensor) -> torch.Tensor:
 
 
 def cuda_sweep(hidden_sizes: Sequence[int], rows_list: Sequence[int], budget_s: float) -> list[dict[str, Any]]:
-    """Dense vs ``to_sparse_semi_structured`` nn.Linear (hidden x hidden, no bias) per dtype, hidden and rows."""
+    """Dense vs ``to_sparse_semi_structured`` nn.Linear (hidden x hidden, no bias) per 2:4 backend (PyTorch's
+    default cuSPARSELt, or CUTLASS through its ``_FORCE_CUTLASS`` switch), dtype, hidden and rows."""
     device = torch.device("cuda")
     results = []
-    for dtype_name, dtype in CUDA_DTYPES.items():
-        for hidden in hidden_sizes:
-            dense = nn.Linear(hidden, hidden, bias=False, device=device, dtype=dtype).requires_grad_(False)
-            dense.weight.copy_(prune_2_4(dense.weight))
-            sparse = nn.Linear(hidden, hidden, bias=False, device=device, dtype=dtype).requires_grad_(False)
-            base = {"dtype": dtype_name, "hidden": hidden}
+    for backend, dtype_name, hidden in itertools.product(SPARSE_BACKENDS, CUDA_DTYPES, hidden_sizes):
+        dtype = CUDA_DTYPES[dtype_name]
+        dense = nn.Linear(hidden, hidden, bias=False, device=device, dtype=dtype).requires_grad_(False)
+        dense.weight.copy_(prune_2_4(dense.weight))
+        sparse = nn.Linear(hidden, hidden, bias=False, device=device, dtype=dtype).requires_grad_(False)
+        base = {"backend": backend, "dtype": dtype_name, "hidden": hidden}
+        SparseSemiStructuredTensor._FORCE_CUTLASS = backend == "cutlass"
+        try:
+            sparse.weight = nn.Parameter(to_semi_structured(dense.weight), requires_grad=False)
+            verified = torch.equal(sparse.weight.to_dense(), dense.weight)
+        except (RuntimeError, ValueError) as err:
+            results += [base | {"rows": rows, "error": f"conversion: {err}"[:200]} for rows in rows_list]
+            continue
+        finally:
+            SparseSemiStructuredTensor._FORCE_CUTLASS = False
+        for rows in rows_list:
+            x = torch.randn(rows, hidden, device=device, dtype=dtype)
+            row = base | {"rows": rows, "weight_verified": verified}
             try:
-                sparse.weight = nn.Parameter(to_semi_structured(dense.weight), requires_grad=False)
-                verified = torch.equal(sparse.weight.to_dense(), dense.weight)
-            except (RuntimeError, ValueError) as err:
-                results += [base | {"rows": rows, "error": f"conversion: {err}"[:200]} for rows in rows_list]
+                agree = torch.allclose(sparse(x), dense(x), rtol=2e-2, atol=2e-2)
+                timings = measure_interleaved(
+                    {"dense": lambda: dense(x), "sparse": lambda: sparse(x)},
+                    warmup=5, min_calls=5, budget_s=2 * budget_s, sync=torch.cuda.synchronize, inner=20,
+                )
+            except RuntimeError as err:
+                results.append(row | {"error": str(err)[:200]})
                 continue
-            for rows in rows_list:
-                x = torch.randn(rows, hidden, device=device, dtype=dtype)
-                row = base | {"rows": rows, "weight_verified": verified}
-                try:
-                    agree = torch.allclose(sparse(x), dense(x), rtol=2e-2, atol=2e-2)
-                    timings = measure_interleaved(
-                        {"dense": lambda: dense(x), "sparse": lambda: sparse(x)},
-                        warmup=5, min_calls=5, budget_s=2 * budget_s, sync=torch.cuda.synchronize, inner=20,
-                    )
-                except RuntimeError as err:
-                    results.append(row | {"error": str(err)[:200]})
-                    continue
-                dense_ms, sparse_ms = (timings[k].median_s * 1e3 for k in ("dense", "sparse"))
-                speed = {"dense_ms": dense_ms, "sparse_ms": sparse_ms, "speedup": dense_ms / sparse_ms}
-                results.append(row | speed | {"outputs_agree": agree})
+            dense_ms, sparse_ms = (timings[k].median_s * 1e3 for k in ("dense", "sparse"))
+            speed = {"dense_ms": dense_ms, "sparse_ms": sparse_ms, "speedup": dense_ms / sparse_ms}
+            results.append(row | speed | {"outputs_agree": agree})
     return results
 
 
@@ -261,20 +268,19 @@ def _shape(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def crossover(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per dtype: the smallest verified shape (by hidden x rows) where sparse wins, and the best speedup vs 2x."""
+    """Per backend and dtype: the smallest verified shape (by hidden x rows) where sparse wins, and the best
+    speedup vs 2x."""
     summary = {}
-    for dtype in dict.fromkeys(r["dtype"] for r in rows):
+    for backend, dtype in dict.fromkeys((r["backend"], r["dtype"]) for r in rows):
+        mine = [r for r in rows if (r["backend"], r["dtype"]) == (backend, dtype)]
         # only shapes whose sparse weight and output were checked against dense count
-        timed = [
-            r for r in rows
-            if r["dtype"] == dtype and "speedup" in r and r["weight_verified"] and r["outputs_agree"]
-        ]
+        timed = [r for r in mine if "speedup" in r and r["weight_verified"] and r["outputs_agree"]]
         wins = sorted((r for r in timed if r["speedup"] > 1.0), key=lambda r: (r["hidden"] * r["rows"], r["hidden"]))
         best = max(timed, key=lambda r: r["speedup"], default=None)
-        summary[dtype] = {
+        summary[f"{backend} {dtype}"] = {
             "crossover": _shape(wins[0]) if wins else None,
             "best": _shape(best) | {"of_ceiling": best["speedup"] / SPARSE_CEILING} if best else None,
-            "failed_shapes": sum(r["dtype"] == dtype and r not in timed for r in rows),
+            "failed_shapes": len(mine) - len(timed),
         }
     return summary
 
@@ -316,11 +322,11 @@ def findings(acting: list[dict[str, Any]], checks: dict[str, Any], cuda: dict[st
     ]
     if not cuda["run"]:
         return lines + [f"CUDA part not run: {cuda['reason']}."]
-    for dtype, s in cuda["summary"].items():
+    for setting, s in cuda["summary"].items():
         cross = s["crossover"]
         best = s["best"]
         lines.append(
-            f"CUDA {cuda['device']['name']} {dtype}: "
+            f"CUDA {cuda['device']['name']} {setting}: "
             + (f"sparse first beats dense at hidden {cross['hidden']} x {cross['rows']} rows ({cross['speedup']:.2f}x)"
                if cross else "sparse never beat dense")
             + (f"; best {best['speedup']:.2f}x at hidden {best['hidden']} x {best['rows']} rows "
@@ -348,16 +354,17 @@ def plot_cpu(acting: list[dict[str, Any]]) -> Figure:
 
 
 def plot_cuda(rows: list[dict[str, Any]]) -> Figure:
-    """Speedup of 2:4 sparse over dense per hidden size and batch rows, one heatmap per dtype."""
-    fig = Figure(figsize=(6 * len(CUDA_DTYPES), 4.5))
-    for pos, dtype in enumerate(CUDA_DTYPES):
-        picked = [r for r in rows if r["dtype"] == dtype]
+    """Speedup of 2:4 sparse over dense per hidden size and batch rows, one heatmap per backend and dtype."""
+    settings = list(dict.fromkeys((r["backend"], r["dtype"]) for r in rows))
+    fig = Figure(figsize=(6 * len(CUDA_DTYPES), 4.5 * math.ceil(len(settings) / len(CUDA_DTYPES))))
+    for pos, (backend, dtype) in enumerate(settings):
+        picked = [r for r in rows if (r["backend"], r["dtype"]) == (backend, dtype)]
         hiddens = sorted({r["hidden"] for r in picked})
         batch_rows = sorted({r["rows"] for r in picked})
         grid = torch.full((len(hiddens), len(batch_rows)), float("nan"))
         for r in picked:
             grid[hiddens.index(r["hidden"]), batch_rows.index(r["rows"])] = r.get("speedup", float("nan"))
-        ax = fig.add_subplot(1, len(CUDA_DTYPES), pos + 1)
+        ax = fig.add_subplot(math.ceil(len(settings) / len(CUDA_DTYPES)), len(CUDA_DTYPES), pos + 1)
         image = ax.imshow(grid.numpy(), cmap="RdYlGn", vmin=0.0, vmax=SPARSE_CEILING, origin="lower")
         for (i, j), value in zip(((i, j) for i in range(len(hiddens)) for j in range(len(batch_rows))), grid.flatten()):
             ax.text(j, i, "x" if math.isnan(value) else f"{value:.2f}", ha="center", va="center", fontsize=7)
@@ -365,7 +372,7 @@ def plot_cuda(rows: list[dict[str, Any]]) -> Figure:
         ax.set_yticks(range(len(hiddens)), hiddens)
         ax.set_xlabel("batch rows")
         ax.set_ylabel("hidden (weight hidden x hidden)")
-        ax.set_title(f"{dtype}: dense time / 2:4 sparse time", fontsize=9)
+        ax.set_title(f"{backend} {dtype}: dense time / 2:4 sparse time", fontsize=9)
         fig.colorbar(image, ax=ax)
     return fig
 
@@ -401,6 +408,7 @@ MEMORY_COLUMNS = {
     "stored_bytes_uint8_indices": "as stored (uint8 idx) B",
 }
 CUDA_COLUMNS = {
+    "backend": "backend",
     "dtype": "dtype",
     "hidden": "hidden",
     "rows": "batch rows",
