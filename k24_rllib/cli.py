@@ -26,7 +26,7 @@ import yaml
 from k24_rllib.models import MASK_KINDS, MIXERS, ModelSettings
 from k24_rllib.sparsity import K24Args, KaleiArgs
 
-OVERRIDE_GROUPS = ("K24_args", "kalei_args", "env_args", "training")
+OVERRIDE_GROUPS = ("K24_args", "kalei_args", "env_args", "training", "learners")
 
 
 class NumberLoader(yaml.SafeLoader):
@@ -146,7 +146,8 @@ def _check_keys(overrides: dict[str, dict[str, Any]]) -> None:
     valid = {
         "K24_args": {f.name for f in fields(K24Args)},
         "kalei_args": {f.name for f in fields(KaleiArgs)},
-        "training": training_keys(K24QMixConfig),
+        "training": section_keys(K24QMixConfig, "training"),
+        "learners": section_keys(K24QMixConfig, "learners"),
     }
     for group, names in valid.items():
         for name in overrides[group]:
@@ -154,12 +155,12 @@ def _check_keys(overrides: dict[str, dict[str, Any]]) -> None:
                 raise CliError(f"unknown key {group}.{name}; valid: {', '.join(sorted(names))}")
 
 
-def training_keys(config_cls: type) -> set[str]:
-    """Keyword names accepted by ``config_cls.training()`` and every parent's, with the network's settings
-    (``ModelSettings``) that it takes through ``**kwargs``."""
-    names: set[str] = set(ModelSettings.names())
+def section_keys(config_cls: type, section: str) -> set[str]:
+    """Keyword names accepted by ``config_cls.<section>()`` and every parent's; ``training()`` also takes the
+    network's settings (``ModelSettings``) through ``**kwargs``."""
+    names: set[str] = set(ModelSettings.names()) if section == "training" else set()
     for cls in config_cls.__mro__:
-        method = cls.__dict__.get("training")
+        method = cls.__dict__.get(section)
         if method is not None:
             names |= {n for n, p in inspect.signature(method).parameters.items() if p.kind == p.KEYWORD_ONLY}
     return names
@@ -170,6 +171,25 @@ def fragment_length(num_workers: int, envs_per_worker: int, per_iteration: int =
     so a run with many workers ends within about one such round of its budget (8 workers x 4 envs x 64 steps
     would sample 2,048 steps an iteration and stop a 3,000-step run at 4,115)."""
     return max(1, min(longest, math.ceil(per_iteration / (max(num_workers, 1) * envs_per_worker))))
+
+
+def local_resources_error(config: Any, cpus: int, gpus: int) -> str | None:
+    """Why a run on this machine's own Ray would wait forever for resources it lacks (Ray says nothing while it
+    waits), or None when it fits: CPUs for EnvRunners and remote learners, GPUs for learners."""
+    learners, gpu_each = config.num_learners, config.num_gpus_per_learner
+    if gpu_each and max(learners, 1) * gpu_each > gpus:
+        return (f"--learners.num_gpus_per_learner={gpu_each:g} with {learners} remote learners needs "
+                f"{max(learners, 1) * gpu_each:g} GPUs, and torch sees {gpus} here; drop it to train on CPU")
+    cpu_each = config.num_cpus_per_learner
+    if cpu_each == "auto":  # RLlib's rule
+        cpu_each = 0 if gpu_each else 1
+    runners = config.num_env_runners * config.num_cpus_per_env_runner
+    asked = runners + learners * cpu_each
+    if asked > cpus:
+        return (f"this run asks Ray for {asked:g} CPUs ({runners:g} for EnvRunners, {learners * cpu_each:g} for "
+                f"{learners} remote learners) but this machine has {cpus}; lower --num-workers or set "
+                "--learners.num_cpus_per_learner (e.g. 0.5)")
+    return None
 
 
 def local_cpus_per_worker(num_workers: int, cpus: int | None = None) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import time
 import traceback
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+import torch
 
 from k24_rllib.cli import (
     CliError,
@@ -23,6 +25,7 @@ from k24_rllib.cli import (
     first_line,
     fragment_length,
     local_cpus_per_worker,
+    local_resources_error,
     parse_args,
     run_cli,
 )
@@ -61,6 +64,7 @@ def build_config(args: argparse.Namespace) -> Any:
                 kalei_args=overrides["kalei_args"],
                 **overrides["training"],
             )
+            .learners(**overrides["learners"])
             .evaluation(
                 evaluation_interval=args.eval_every or None,
                 evaluation_duration=args.eval_episodes,
@@ -76,6 +80,9 @@ def build_config(args: argparse.Namespace) -> Any:
                 f"which has {config.n_unit_types} unit types"
             )
         config.validate()
+        if not args.address and (too_big := local_resources_error(config, os.cpu_count() or 1,
+                                                                  torch.cuda.device_count())):
+            raise CliError(too_big)
     except (ValueError, TypeError, ImportError) as err:
         raise CliError(first_line(err)) from err
     return config

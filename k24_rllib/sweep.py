@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
-import inspect
 import itertools
 import os
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from ray import tune
 from ray.tune.search.variant_generator import generate_variants
 
 from k24_rllib.algorithm import K24QMix, K24QMixConfig
-from k24_rllib.cli import CliError, first_line, load_yaml, run_cli, training_keys
+from k24_rllib.cli import CliError, first_line, load_yaml, run_cli, section_keys
 from k24_rllib.experiment import init_ray
 
 KeyPath = tuple[str, ...]
@@ -180,7 +179,7 @@ def load_sweep(path: str | Path) -> Sweep:
         if section in raw:
             if not isinstance(raw[section], dict) or GRID in raw[section]:
                 raise CliError(f"{path}: {section} must be a mapping of {section}() keywords")
-            _check_keys(path, f"{section}.", raw[section], _section_keys(section))
+            _check_keys(path, f"{section}.", raw[section], section_keys(K24QMixConfig, section))
     spec = {key: raw[key] for key in ("env", "env_config", *SECTIONS) if key in raw}
     stop = raw.get("stop")
     if isinstance(stop, dict) and _is_number(stop.get(ENV_STEPS)) and "t_max" not in spec.get("training", {}):
@@ -257,14 +256,6 @@ def _check_trials_fit(sweep: Sweep) -> None:
                 f"num_cpus_per_env_runner) but Ray has {have:g}; lower env_runners.num_cpus_per_env_runner "
                 "or num_env_runners"
             )
-
-
-def _section_keys(section: str) -> set[str]:
-    """Keywords of ``K24QMixConfig.<section>()``; ``training()`` forwards ``**kwargs`` up its parents."""
-    if section == "training":
-        return training_keys(K24QMixConfig)
-    params = inspect.signature(getattr(K24QMixConfig, section)).parameters.values()
-    return {p.name for p in params if p.kind == p.KEYWORD_ONLY}
 
 
 def _check_keys(path: Path, prefix: str, mapping: Mapping[str, Any], valid: Sequence[str] | set[str]) -> None:

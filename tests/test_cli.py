@@ -176,3 +176,25 @@ def test_result_rows_hold_finite_numbers_only(tmp_path):
     row = (tmp_path / "result.jsonl").read_text()
     assert json.loads(row) == {"env_steps": 1000, "training_iteration": 3.0, "learners/default_policy/loss_td": 0.5}
     assert "nan" not in row.lower() and "infinity" not in row.lower()
+
+
+def test_learner_settings_are_dotted_overrides_too(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    argv = ["--num-workers", "1", "--learners.num_learners=2", "--learners.num_cpus_per_learner=0.5"]
+    config = build_config(parse_args(build_parser("t", "smac", "3m"), argv))
+    assert (config.num_learners, config.num_cpus_per_learner) == (2, 0.5)
+    with pytest.raises(CliError, match="unknown key learners.num_gpu; valid: .*num_gpus_per_learner"):
+        parse_overrides(["--learners.num_gpu=1"])
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--learners.num_learners=2"], r"asks Ray for 4 CPUs \(2 for EnvRunners, 2 for 2 remote learners\) but this "
+                                    r"machine has 2; lower --num-workers or set --learners.num_cpus_per_learner"),
+    (["--learners.num_gpus_per_learner=1"], "needs 1 GPUs, and torch sees 0 here; drop it to train on CPU"),
+])
+def test_a_local_run_that_ray_cannot_place_is_refused(monkeypatch, argv, message):
+    """Ray waits without a word for resources a machine lacks: the CLI says what does not fit instead."""
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    monkeypatch.setattr("torch.cuda.device_count", lambda: 0)
+    with pytest.raises(CliError, match=message):
+        build_config(parse_args(build_parser("t", "smac", "3m"), argv))
