@@ -9,37 +9,18 @@ import math
 import pytest
 import torch
 
-from k24_rllib import K24QMixConfig
+from two_step_setup import BUDGET, RANDOM_RETURN, two_step_config
+
 from k24_rllib.algorithm.evaluation import run_greedy_episodes
 from k24_rllib.envs import make_env
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
-RANDOM_RETURN = 0.5 * 7.0 + 0.5 * (0 + 1 + 1 + 8) / 4  # a random team on the two-step game
-BUDGET = 3_000
-
 
 @pytest.mark.parametrize("mixed_precision", [False, True])
 @pytest.mark.parametrize("mask", ["k24", "none"])
 def test_a_cuda_learner_trains_and_learns(ray_local, mask, mixed_precision):
-    config = (
-        K24QMixConfig()
-        .environment("two_step")
-        .env_runners(num_env_runners=0, num_envs_per_env_runner=4)
-        .learners(num_learners=0, num_gpus_per_learner=1)
-        .training(
-            mask=mask,
-            mixed_precision=mixed_precision,
-            t_max=BUDGET,
-            epsilon=[(0, 1.0), (1_500, 0.05)],
-            num_steps_sampled_before_learning_starts=200,
-            train_batch_size_per_learner=128,
-            training_intensity=8.0,
-            target_network_update_freq=200,
-        )
-        .reporting(min_sample_timesteps_per_iteration=400)
-        .debugging(seed=1)
-    )
+    config = two_step_config(mask, mixed_precision=mixed_precision).learners(num_learners=0, num_gpus_per_learner=1)
     algo = config.build_algo()
     try:
         module = algo.learner_group._learner.module["default_policy"].unwrapped()
