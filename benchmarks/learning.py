@@ -228,7 +228,8 @@ def summarise_run(env: str, mask: str, seed: int, run_dir: Path, eval_every: int
         "final_pattern_mean_similarity": rows[-1].get("learners/default_policy/pattern_mean_similarity"),
         "mask_agreement": mask_agreement(run_dir),
         "reached": {str(t): first_reaching(points, t) for t in THRESHOLDS} if ENVS[env].has_win_rate else None,
-        "wall_s": record["wall_s"], "train_s": round(train_s, 1),
+        # a killed sitting's wall time is unknown, so the run's is too; train_s still covers every sitting
+        "wall_s": None if record.get("killed_sittings") else record["wall_s"], "train_s": round(train_s, 1),
         "steps_per_s": round(rows[-1]["env_steps"] / train_s, 1),
         # RLlib's smoothed time of one learner update (one train batch), median over the run's iterations
         "update_s": round(statistics.median(updates), 3) if updates else None,

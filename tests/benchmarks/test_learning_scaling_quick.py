@@ -85,10 +85,14 @@ def test_learning_quick(bench, tmp_path: Path) -> None:
     # a run killed after a checkpoint but before it was recorded continues from that checkpoint
     run_dir = Path(result["runs"][0]["run_dir"])
     (run_dir / "benchmark_run.json").unlink()
+    sittings = json.loads((run_dir / "benchmark_sittings.json").read_text())
+    del sittings[0]["wall_s"]  # as a sitting killed before its end leaves it
+    (run_dir / "benchmark_sittings.json").write_text(json.dumps(sittings))
     rows_before = learning.read_results(run_dir)
     continued = json.loads(learning.main(["--quick", "--mask", "k24", "--output", str(tmp_path)])["json"].read_text())
     record = json.loads((run_dir / "benchmark_run.json").read_text())
-    assert [s["resumed"] for s in record["sittings"]] == [False, True]
+    assert [s["resumed"] for s in record["sittings"]] == [False, True] and record["killed_sittings"] == 1
+    assert continued["runs"][0]["wall_s"] is None and continued["runs"][0]["train_s"] > 0  # wall time unknown
     assert continued["runs"][0]["env_steps"] >= rows_before[-1]["env_steps"]
     assert len(learning.read_results(run_dir)) >= len(rows_before)
 
