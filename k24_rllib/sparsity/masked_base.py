@@ -41,8 +41,8 @@ class MaskedLinearBase(nn.Module):
         self.weight = nn.Parameter(torch.empty(out_features, in_features))
         self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
         self._reset_shared_parameters()
-        self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
-        self._cache_key: tuple[tuple[int, int], ...] | None = None
+        self._cache: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
+        self._cache_key: list[tuple[int, int]] | None = None
         self._slots: tuple[tuple[dict[str, Any], str], ...] | None = None
         self.observe_inputs = True  # False for a target copy: it samples masks but must not move the EMA
 
@@ -91,13 +91,16 @@ class MaskedLinearBase(nn.Module):
             return self.masked_weights().unsqueeze(0)
         return self._eval_cache()[0]
 
-    def _eval_cache(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(deterministic weights [1, n_masks, out, in], the same as [n_masks, in, out] for acting's batched
-        matmul), rebuilt only when a source tensor changed."""
-        key = tuple((t.data_ptr(), t._version) for t in (table[name] for table, name in self._cache_slots()))
+    def _eval_cache(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(deterministic weights [1, n_masks, out, in]; the same as [n_masks, in, out] and the bias as a
+        [n_masks, 1, out] view, for acting's batched matmul), rebuilt only when a source tensor changed. The bias
+        view follows the bias's in-place updates by itself."""
+        key = [(table[name].data_ptr(), table[name]._version) for table, name in self._cache_slots()]
         if self._cache is None or key != self._cache_key:
             weights = self.masked_weights().detach()
-            self._cache = (weights.unsqueeze(0), weights.transpose(1, 2).contiguous())
+            bias = self._parameters["bias"]
+            bias_view = None if bias is None else bias.detach().expand(self.n_masks, 1, -1)
+            self._cache = (weights.unsqueeze(0), weights.transpose(1, 2).contiguous(), bias_view)
             self._cache_key = key
         return self._cache
 
@@ -128,8 +131,8 @@ class MaskedLinearBase(nn.Module):
         """``apply_masks`` for slot s = mask s with the cached weights, as one fused bias + batched matmul."""
         s, r, t, n_in = x.shape
         rows = x.reshape(s, r * t, n_in)
-        wt, bias = self._eval_cache()[1], self._parameters["bias"]
-        y = torch.bmm(rows, wt) if bias is None else torch.baddbmm(bias.expand(s, 1, -1), rows, wt)
+        _, wt, bias = self._eval_cache()
+        y = torch.bmm(rows, wt) if bias is None else torch.baddbmm(bias, rows, wt)
         return y.reshape(s, r, t, -1)
 
     def forward(self, x: torch.Tensor, mask_ids: torch.Tensor) -> torch.Tensor:

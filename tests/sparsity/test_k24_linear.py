@@ -4,7 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from k24_rllib.sparsity import K24Linear, is_nm_sparse
+from k24_rllib.sparsity import K24Linear, KaleiLinear, is_nm_sparse
+from k24_rllib.sparsity.masked_base import apply_masks
 from k24_rllib.sparsity.k24_linear import hard_gumbel_softmax
 
 
@@ -202,3 +203,22 @@ def test_set_temperature_validates():
     assert float(layer.temperature) == 0.5
     with pytest.raises(ValueError):
         layer.set_temperature(0.0)
+
+
+@pytest.mark.parametrize("layer_cls", [K24Linear, KaleiLinear])
+def test_acting_fast_path_computes_the_reference_and_follows_every_update(layer_cls):
+    """Acting (eval, no autograd, slot s = mask s) uses cached weights and a cached bias view; it must equal
+    ``apply_masks`` on freshly built weights, also after an in-place bias step and a ``load_state_dict``."""
+    torch.manual_seed(7)
+    layer = layer_cls(8, 5, n_masks=3).eval()
+    x = torch.randn(3, 4, 1, 8)
+
+    def reference() -> torch.Tensor:
+        return apply_masks(x, layer.masked_weights().detach().unsqueeze(0), layer.bias.detach(), None)
+
+    with torch.no_grad():
+        torch.testing.assert_close(layer.forward_slots(x), reference())
+        layer.bias.add_(1.0)  # what an optimiser step does to the bias
+        torch.testing.assert_close(layer.forward_slots(x), reference())
+        layer.load_state_dict(layer_cls(8, 5, n_masks=3).state_dict())
+        torch.testing.assert_close(layer.forward_slots(x), reference())
