@@ -98,21 +98,26 @@ def test_inference_quick(bench: Callable[[str], ModuleType], tmp_path: Path, cap
 
 def test_crossover_counts_verified_shapes_only(bench: Callable[[str], ModuleType], tmp_path: Path) -> None:
     inference = bench("inference")
-    ok = {"weight_verified": True, "outputs_agree": True}
+    ok = {"backend": "cusparselt", "weight_verified": True, "outputs_agree": True}
     rows = [
-        {"dtype": "float16", "hidden": 64, "rows": 8192, "speedup": 1.1} | ok,
-        {"dtype": "float16", "hidden": 4096, "rows": 1, "speedup": 0.2} | ok,
-        {"dtype": "float16", "hidden": 1024, "rows": 1024, "speedup": 1.5} | ok,
-        {"dtype": "float16", "hidden": 2048, "rows": 1024, "speedup": 1.9, "weight_verified": False,
-         "outputs_agree": True},
-        {"dtype": "float16", "hidden": 128, "rows": 1, "weight_verified": True, "error": "shape too small"},
+        {"dtype": "float16", "hidden": 64, "rows": 8192, "speedup": 1.1, "graph_speedup": 0.4} | ok,
+        {"dtype": "float16", "hidden": 4096, "rows": 1, "speedup": 0.2, "graph_speedup": 1.3} | ok,
+        {"dtype": "float16", "hidden": 1024, "rows": 1024, "speedup": 1.5, "graph_error": "capture failed"} | ok,
+        {"dtype": "float16", "hidden": 2048, "rows": 1024, "speedup": 1.9, "graph_speedup": 1.9} | ok
+        | {"weight_verified": False},
+        {"dtype": "float16", "hidden": 128, "rows": 1, "error": "shape too small"} | ok,
         {"dtype": "bfloat16", "hidden": 64, "rows": 1, "speedup": 0.5} | ok,
+        {"backend": "cutlass", "dtype": "float16", "hidden": 64, "rows": 1, "error": "conversion: sm 8.x only"},
     ]
     summary = inference.crossover(rows)
-    assert summary["float16"]["crossover"] == {"hidden": 64, "rows": 8192, "speedup": 1.1}
-    assert summary["float16"]["best"] == {"hidden": 1024, "rows": 1024, "speedup": 1.5, "of_ceiling": 0.75}
-    assert summary["float16"]["failed_shapes"] == 2
-    assert summary["bfloat16"]["crossover"] is None and summary["bfloat16"]["best"]["speedup"] == 0.5
+    fp16 = summary["cusparselt float16"]
+    assert fp16["crossover"] == {"hidden": 64, "rows": 8192, "speedup": 1.1}
+    assert fp16["best"] == {"hidden": 1024, "rows": 1024, "speedup": 1.5, "of_ceiling": 0.75}
+    assert fp16["best_graph"] == {"hidden": 4096, "rows": 1, "speedup": 1.3}  # the unverified 1.9 does not count
+    assert fp16["failed_shapes"] == 2
+    bf16 = summary["cusparselt bfloat16"]
+    assert bf16["crossover"] is None and bf16["best"]["speedup"] == 0.5 and bf16["best_graph"] is None
+    assert summary["cutlass float16"] == {"best_graph": None, "crossover": None, "best": None, "failed_shapes": 1}
     png = bench("common").save_figure(inference.plot_cuda(rows), tmp_path, "cuda.png")
     assert png.read_bytes()[:8] == PNG_MAGIC
 
