@@ -436,10 +436,10 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
         for seed in args.seeds:
             for mask in args.mask:
                 run_dir = args.runs / f"{env}_{mask}_seed{seed}"
-                if not finished(run_dir, args.budget) and args.report_only:
-                    pending.append(run_dir.name)
-                    continue
                 if not finished(run_dir, args.budget):
+                    if args.report_only:
+                        pending.append(run_dir.name)
+                        continue
                     print(f"training {run_dir.name} ...", flush=True)
                     try:
                         train_run(run_argv(env, mask, seed, run_dir, args, extra), ENVS[env].family, run_dir,
