@@ -138,19 +138,22 @@ class K24Linear(MaskedLinearBase):
 
 
 def hard_gumbel_softmax(logits: torch.Tensor, tau: float, draws: int) -> torch.Tensor:
-    """``draws`` one-hot samples of softmax(logits / tau) over the pattern axis, which comes first.
+    """``draws`` one-hot samples of pi = softmax(logits / tau) over the pattern axis, which comes first.
 
-    logits [P, ...] -> [P, draws, ...]. The forward value is the one-hot argmax of (logits + Gumbel noise), the
-    distribution of ``F.gumbel_softmax(hard=True)``; with autograd on, the gradient is that of the soft sample
-    (straight-through). Cheaper than ``F.gumbel_softmax``: noise is -log(-log(U)) (not ``exponential_``), the
-    softmax runs over a leading axis, and without autograd no softmax is computed at all (the target network).
+    logits [P, ...] -> [P, draws, ...]. The temperature scales the logits before the Gumbel noise is added, so it
+    decides how often a drawn mask departs from the argmax: near uniform at tau = 5, near the argmax at 0.1.
+    Noise on the unscaled logits (``F.gumbel_softmax(logits, tau, hard=True)``) draws from softmax(logits) at
+    every temperature; with standardised logits the training masks then never settle on the argmax masks that
+    acting uses. With autograd on, the gradient is that of the soft sample softmax(logits / tau + g)
+    (straight-through). Cheap: noise is -log(-log(U)) (not ``exponential_``), the softmax runs over a leading
+    axis, and without autograd no softmax is computed at all (the target network).
     """
-    lead = logits.unsqueeze(1)  # [P, 1, ...]
+    lead = logits.unsqueeze(1) / tau  # [P, 1, ...]
     noise = torch.rand((lead.shape[0], draws, *lead.shape[2:]), dtype=logits.dtype, device=logits.device)
     z = lead - noise.clamp_(min=torch.finfo(logits.dtype).tiny).log_().neg_().log_()
     hard = (z == z.amax(dim=0)).to(z.dtype)  # one-hot: ties have probability 0 under continuous noise
     # (amax over a leading axis is ~100x cheaper than argmax on CPU)
     if not (torch.is_grad_enabled() and logits.requires_grad):
         return hard
-    soft = torch.softmax(z / tau, dim=0)
+    soft = torch.softmax(z, dim=0)
     return hard - soft.detach() + soft

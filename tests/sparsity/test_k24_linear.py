@@ -88,24 +88,44 @@ def test_per_step_sampling_derives_logits_once_and_draws_every_step(monkeypatch)
     assert all(exactly_nm(w, 2, 4) for w in weights.reshape(-1, 8, 16))
 
 
-def test_hard_gumbel_softmax_samples_the_softmax_and_passes_its_gradient_straight_through():
+@pytest.mark.parametrize("tau", [0.3, 1.0, 3.0])
+def test_hard_gumbel_softmax_samples_the_tempered_softmax(tau: float):
+    torch.manual_seed(3)
+    logits = torch.randn(4, 6)
+    draws = 4000
+    sample = hard_gumbel_softmax(logits.T, tau=tau, draws=draws)  # [P, draws, 4]
+    assert sample.shape == (6, draws, 4) and torch.equal(sample.sum(0), torch.ones(draws, 4))
+    frequencies = sample.mean(dim=1).T  # [4, P]
+    torch.testing.assert_close(frequencies, torch.softmax(logits / tau, -1), atol=0.03, rtol=0)
+
+
+def test_hard_gumbel_softmax_passes_the_soft_samples_gradient_straight_through():
     torch.manual_seed(3)
     logits = torch.randn(4, 6, requires_grad=True)
-    draws = 4000
-    sample = hard_gumbel_softmax(logits.T, tau=1.0, draws=draws)  # [P, draws, 4]
-    assert sample.shape == (6, draws, 4) and torch.equal(sample.sum(0), torch.ones(draws, 4))
-    frequencies = sample.detach().mean(dim=1).T  # [4, P]
-    torch.testing.assert_close(frequencies, torch.softmax(logits, -1).detach(), atol=0.03, rtol=0)
-
     weights = torch.randn(6, 1, 4)
-    torch.manual_seed(4)  # the same noise again: the gradient is that of softmax((logits + g) / tau)
+    torch.manual_seed(4)  # the same noise again: the gradient is that of softmax(logits / tau + g)
     (hard_gumbel_softmax(logits.T, tau=0.7, draws=1) * weights).sum().backward()
     torch.manual_seed(4)
     noise = torch.rand(6, 1, 4).clamp(min=torch.finfo(torch.float32).tiny)
     reference = logits.detach().clone().requires_grad_(True)
-    soft = torch.softmax((reference.T.unsqueeze(1) - noise.log().neg().log()) / 0.7, dim=0)
+    soft = torch.softmax(reference.T.unsqueeze(1) / 0.7 - noise.log().neg().log(), dim=0)
     (soft * weights).sum().backward()
     torch.testing.assert_close(logits.grad, reference.grad)
+
+
+def test_training_masks_settle_on_the_acting_masks_as_the_temperature_falls():
+    """The temperature must reach the drawn masks: at a small tau a training draw is the argmax mask that acting
+    and export use, at a large one most groups differ from it (noise on unscaled logits would keep them apart)."""
+    torch.manual_seed(5)
+    layer = K24Linear(16, 8, n_masks=3, hetero_init_scale=3.0)
+    with torch.no_grad():
+        layer.set_temperature(1e-3)
+        assert torch.equal(layer.sample_weights(4), layer.masked_weights().expand(4, -1, -1, -1))
+        layer.set_temperature(5.0)
+        drawn_masks = layer.sample_weights(64) != 0
+        acting_masks = layer.masked_weights() != 0
+        groups_alike = (drawn_masks == acting_masks).reshape(64, 3, 8, 4, 4).all(-1).float().mean()
+    assert groups_alike < 0.4  # near uniform over the 6 patterns: about 1 group in 4 or 5
 
 
 def test_hard_gumbel_softmax_without_autograd_is_one_hot_only():
