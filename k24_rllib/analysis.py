@@ -201,6 +201,15 @@ def shared_choice_share(agent: RecurrentAgent) -> torch.Tensor:
     return torch.cat([s.flatten(1) for s in same], dim=1).float().mean(dim=1)
 
 
+@torch.no_grad()
+def acting_pattern_probability(agent: RecurrentAgent) -> torch.Tensor:
+    """Per mask, the mean probability over groups (all layers) that a training draw at the stored temperature keeps
+    the acting (argmax) pattern: how much of the network that greedy tests run the TD loss trains. 1/6 for
+    uniform 2:4 distributions, 1 when the draws are the argmax."""
+    kept = [layer.pattern_probs().max(dim=-1).values for layer in agent.masked_layers()]
+    return torch.cat([k.flatten(1) for k in kept], dim=1).mean(dim=1)
+
+
 def _k24_section(agent: RecurrentAgent, labels: Sequence[str], figures: dict[str, Figure]) -> list[str]:
     """K-2:4 figures (added to ``figures``) and their markdown."""
     names = pattern_labels(agent)
@@ -226,6 +235,10 @@ def _k24_section(agent: RecurrentAgent, labels: Sequence[str], figures: dict[str
     md += ["Share of groups where a mask picks the pattern that the shared |W| * EMA alone picks (alpha = 0): "
            + ", ".join(f"{label} {value:.2f}" for label, value in zip(labels, shared.tolist()))
            + " (1 = the mask adds nothing of its own).", ""]
+    md += [f"Probability that a training draw at tau = {temperature:.3g} keeps the acting (argmax) pattern, mean "
+           "over groups: " + ", ".join(f"{label} {value:.2f}"
+                                       for label, value in zip(labels, acting_pattern_probability(agent).tolist()))
+           + " (1/6 for uniform distributions).", ""]
     md += ["## Pattern usage (argmax)", "", "![](pattern_usage.png)", ""] + _md_grid("mask", names, labels, usage)
     stats = agent.get_pattern_stats()
     md += ["Logged statistics (`get_pattern_stats()`):", ""]

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from k24_rllib.analysis import (
+    acting_pattern_probability,
     analyze,
     mask_agreement,
     pattern_agreement,
@@ -74,6 +75,19 @@ def test_the_shared_choice_share_tells_masks_that_follow_the_shared_weights() ->
     assert torch.equal(shared_choice_share(alike), torch.ones(N_AGENTS))
     spread = shared_choice_share(make_agent("k24"))  # alpha ~ N(0, 3^2): most choices are the masks' own
     assert spread.shape == (N_AGENTS,) and bool((spread < 0.6).all()) and bool((spread > 1 / 6 - 0.1).all())
+
+
+def test_the_acting_pattern_probability_follows_the_temperature() -> None:
+    agent = make_agent("k24")
+    for layer in agent.masked_layers():
+        layer.set_temperature(1e-4)
+    assert torch.allclose(acting_pattern_probability(agent), torch.ones(N_AGENTS))
+    for layer in agent.masked_layers():
+        layer.set_temperature(1e4)
+    assert torch.allclose(acting_pattern_probability(agent), torch.full((N_AGENTS,), 1 / 6), atol=1e-3)
+    for layer in agent.masked_layers():
+        layer.set_temperature(1.0)
+    assert bool((acting_pattern_probability(agent) < 0.9).all())
 
 
 def test_kalei_agreement_matches_mask_stats() -> None:
