@@ -84,8 +84,9 @@ class K24Linear(MaskedLinearBase):
         groups = score.reshape(-1, self.m)  # [n_masks * out * groups, m]
         logits = (self.patterns @ groups.T).reshape(-1, alpha.shape[0], self.out_features, self.n_groups)
         centred = logits - logits.mean(dim=0)
-        std = centred.square().mean(dim=0).sqrt()
-        return centred / (std + 1e-6)
+        # the epsilon sits under the root: six equal logits (zero weights, an input whose EMA reached 0) would
+        # otherwise meet sqrt's infinite slope at 0 and make the gradient NaN
+        return centred * torch.rsqrt(centred.square().mean(dim=0) + 1e-12)
 
     def pattern_probs(self, detach_weight: bool = False) -> torch.Tensor:
         """softmax(logits / temperature) [n_masks, out, groups, P], with gradient (feeds the diversity loss)."""

@@ -242,3 +242,15 @@ def test_acting_fast_path_computes_the_reference_and_follows_every_update(layer_
         torch.testing.assert_close(layer.forward_slots(x), reference())
         layer.load_state_dict(layer_cls(8, 5, n_masks=3).state_dict())
         torch.testing.assert_close(layer.forward_slots(x), reference())
+
+
+def test_a_group_whose_scores_are_all_equal_keeps_gradients_finite():
+    """Zero weights (or an input whose EMA underflowed to 0) give a group six equal pattern logits; standardising
+    them must not put sqrt's infinite slope at 0 into the gradient."""
+    torch.manual_seed(7)
+    layer = K24Linear(8, 4, n_masks=2)
+    with torch.no_grad():
+        layer.weight[:, :4] = 0.0
+    layer.train()
+    layer.forward_slots(torch.randn(2, 3, 1, 8)).sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in (layer.weight, layer.alpha))
