@@ -9,7 +9,7 @@ matplotlib's ``Figure`` API (no pyplot, no display, no global backend switch).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import torch
@@ -40,10 +40,15 @@ def pattern_choices(agent: RecurrentAgent) -> dict[str, torch.Tensor]:
     return {name: layer.pattern_logits().argmax(dim=-1) for name, layer in named_masked_layers(agent)}
 
 
+def _pooled(per_layer: Iterable[torch.Tensor]) -> torch.Tensor:
+    """Per-layer tensors [n_masks, ...] -> [n_masks, N]: every layer's entries side by side, all layers pooled."""
+    return torch.cat([t.flatten(1) for t in per_layer], dim=1)
+
+
 @torch.no_grad()
 def pattern_agreement(agent: RecurrentAgent) -> torch.Tensor:
     """[n_masks, n_masks]: fraction of groups (all layers pooled) where masks i and j choose the same pattern."""
-    choices = torch.cat([c.flatten(1) for c in pattern_choices(agent).values()], dim=1)
+    choices = _pooled(pattern_choices(agent).values())
     return (choices[:, None] == choices[None]).float().mean(dim=-1)
 
 
@@ -60,7 +65,7 @@ def pattern_overlap(agent: RecurrentAgent) -> torch.Tensor:
 @torch.no_grad()
 def pattern_usage(agent: RecurrentAgent) -> torch.Tensor:
     """[n_masks, n_patterns]: share of each mask's groups (all layers pooled) whose argmax is each pattern."""
-    choices = torch.cat([c.flatten(1) for c in pattern_choices(agent).values()], dim=1)
+    choices = _pooled(pattern_choices(agent).values())
     n_patterns = agent.masked_layers()[0].patterns.shape[0]
     return torch.nn.functional.one_hot(choices, n_patterns).float().mean(dim=1)
 
@@ -68,7 +73,7 @@ def pattern_usage(agent: RecurrentAgent) -> torch.Tensor:
 @torch.no_grad()
 def mask_agreement(agent: RecurrentAgent) -> torch.Tensor:
     """[n_masks, n_masks]: fraction of weight positions (all layers pooled) where two binary masks agree."""
-    masks = torch.cat([layer.hard_masks().flatten(1) for layer in agent.masked_layers()], dim=1)
+    masks = _pooled(layer.hard_masks() for layer in agent.masked_layers())
     return (masks[:, None] == masks[None]).float().mean(dim=-1)
 
 
@@ -198,7 +203,7 @@ def shared_choice_share(agent: RecurrentAgent) -> torch.Tensor:
     """Per mask, the share of groups (all layers) whose argmax pattern is the one the shared |W| * EMA alone
     picks (``K24Linear.shared_choice``). Near 1 for every mask, the masks barely differ from it or each other."""
     same = [layer.pattern_logits().argmax(-1) == layer.shared_choice() for layer in agent.masked_layers()]
-    return torch.cat([s.flatten(1) for s in same], dim=1).float().mean(dim=1)
+    return _pooled(same).float().mean(dim=1)
 
 
 @torch.no_grad()
@@ -207,7 +212,7 @@ def acting_pattern_probability(agent: RecurrentAgent) -> torch.Tensor:
     the acting (argmax) pattern: how much of the network that greedy tests run the TD loss trains. 1/6 for
     uniform 2:4 distributions, 1 when the draws are the argmax."""
     kept = [layer.pattern_probs().max(dim=-1).values for layer in agent.masked_layers()]
-    return torch.cat([k.flatten(1) for k in kept], dim=1).mean(dim=1)
+    return _pooled(kept).mean(dim=1)
 
 
 def _k24_section(agent: RecurrentAgent, labels: Sequence[str], figures: dict[str, Figure]) -> list[str]:

@@ -79,14 +79,11 @@ def test_the_shared_choice_share_tells_masks_that_follow_the_shared_weights() ->
 
 def test_the_acting_pattern_probability_follows_the_temperature() -> None:
     agent = make_agent("k24")
-    for layer in agent.masked_layers():
-        layer.set_temperature(1e-4)
+    agent.set_temperature(1e-4)
     assert torch.allclose(acting_pattern_probability(agent), torch.ones(N_AGENTS))
-    for layer in agent.masked_layers():
-        layer.set_temperature(1e4)
+    agent.set_temperature(1e4)
     assert torch.allclose(acting_pattern_probability(agent), torch.full((N_AGENTS,), 1 / 6), atol=1e-3)
-    for layer in agent.masked_layers():
-        layer.set_temperature(1.0)
+    agent.set_temperature(1.0)
     assert bool((acting_pattern_probability(agent) < 0.9).all())
 
 
