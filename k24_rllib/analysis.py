@@ -40,9 +40,10 @@ def pattern_choices(agent: RecurrentAgent) -> dict[str, torch.Tensor]:
     return {name: layer.pattern_logits().argmax(dim=-1) for name, layer in named_masked_layers(agent)}
 
 
-def _pooled(per_layer: Iterable[torch.Tensor]) -> torch.Tensor:
-    """Per-layer tensors [n_masks, ...] -> [n_masks, N]: every layer's entries side by side, all layers pooled."""
-    return torch.cat([t.flatten(1) for t in per_layer], dim=1)
+def _pooled(per_layer: Iterable[torch.Tensor], end_dim: int = -1) -> torch.Tensor:
+    """Per-layer tensors [n_masks, ...] -> [n_masks, N, ...]: axes 1..``end_dim`` flattened, all layers pooled
+    side by side (``end_dim=-2`` keeps a trailing pattern axis)."""
+    return torch.cat([t.flatten(1, end_dim) for t in per_layer], dim=1)
 
 
 @torch.no_grad()
@@ -58,7 +59,7 @@ def pattern_overlap(agent: RecurrentAgent) -> torch.Tensor:
 
     The quantity the diversity loss minimises; off the diagonal its mean is ``pattern_mean_similarity``.
     """
-    probs = torch.cat([layer.pattern_probs().flatten(1, 2) for layer in agent.masked_layers()], dim=1)
+    probs = _pooled((layer.pattern_probs() for layer in agent.masked_layers()), end_dim=-2)
     return torch.einsum("igp,jgp->ij", probs, probs) / probs.shape[1]
 
 
