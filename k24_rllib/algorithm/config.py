@@ -20,8 +20,9 @@ class K24QMixConfig(DQNConfig):
     each update samples about ``train_batch_size_per_learner`` env steps of episodes. ``training_intensity`` is
     trained env steps per sampled env step, and it is the replay ratio that runs (``result["replay"]``).
 
-    Defaults follow pymarl2's QMIX ("nq"): TD(lambda=0.6), double Q, Adam lr 5e-4, grad clip 10, epsilon 1.0 ->
-    0.05 over 100k env steps, hypernet embed 32 / 64, hard target update every 4000 env steps.
+    Defaults follow pymarl2's QMIX ("nq"): TD(lambda=0.6), double Q, Adam, grad clip 10, epsilon 1.0 -> 0.05 over
+    100k env steps, hypernet embed 32 / 64, hard target update every 4000 env steps; the learning rate is 5e-4
+    (pymarl's; pymarl2's config uses 1e-3).
     """
 
     def __init__(self, algo_class: type | None = None) -> None:
