@@ -18,14 +18,8 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from k24_rllib.models.agent import RecurrentAgent
+from k24_rllib.models.agent import LAYER_NAMES, RecurrentAgent
 from k24_rllib.sparsity.k24_linear import K24Linear
-from k24_rllib.sparsity.masked_base import MaskedLinearBase
-
-
-def named_masked_layers(agent: RecurrentAgent) -> list[tuple[str, MaskedLinearBase]]:
-    """(name, layer) of every masked layer, in forward order (fc1..fc4)."""
-    return [(name, layer) for name, layer in agent.named_children() if isinstance(layer, MaskedLinearBase)]
 
 
 def pattern_labels(agent: RecurrentAgent) -> list[str]:
@@ -37,7 +31,7 @@ def pattern_labels(agent: RecurrentAgent) -> list[str]:
 @torch.no_grad()
 def pattern_choices(agent: RecurrentAgent) -> dict[str, torch.Tensor]:
     """Per K-2:4 layer, the argmax pattern index of every group: [n_masks, out, groups] (what acting uses)."""
-    return {name: layer.pattern_logits().argmax(dim=-1) for name, layer in named_masked_layers(agent)}
+    return {name: layer.pattern_logits().argmax(dim=-1) for name, layer in agent.named_masked_layers()}
 
 
 def _pooled(per_layer: Iterable[torch.Tensor], end_dim: int = -1) -> torch.Tensor:
@@ -145,19 +139,19 @@ def _md_grid(corner: str, columns: Sequence[str], rows: Sequence[str], values: t
     return lines + [""]
 
 
-def _sparsity_md(agent: RecurrentAgent, layer_names: Sequence[str], mask_labels: Sequence[str]) -> list[str]:
+def _sparsity_md(agent: RecurrentAgent, mask_labels: Sequence[str]) -> list[str]:
     per_layer, detail, overall = agent.get_sparsities()
     values = torch.tensor([per_layer, *detail.values()]).T  # [layers, 1 + n_masks]; no masks: [layers, 1]
     columns = ["all masks", *mask_labels[: len(detail)]]
     return ["## Sparsity (pruned fraction of each layer's weights)", ""] + _md_grid(
-        "layer", columns, layer_names, values
+        "layer", columns, LAYER_NAMES, values
     ) + [f"Overall sparsity: {overall:.3f}", ""]
 
 
-def _sparsity_figure(agent: RecurrentAgent, layer_names: Sequence[str], mask_labels: Sequence[str]) -> Figure:
+def _sparsity_figure(agent: RecurrentAgent, mask_labels: Sequence[str]) -> Figure:
     _, detail, overall = agent.get_sparsities()
     values = torch.tensor(list(detail.values()))
-    return plot_bars(values, layer_names, mask_labels, "pruned fraction", f"Sparsity per layer (overall {overall:.3f})")
+    return plot_bars(values, LAYER_NAMES, mask_labels, "pruned fraction", f"Sparsity per layer (overall {overall:.3f})")
 
 
 def analyze(
@@ -169,7 +163,6 @@ def analyze(
     """
     output_dir.mkdir(parents=True, exist_ok=True)
     labels = list(mask_labels or [f"mask {k}" for k in range(agent.n_masks)])
-    layer_names = [name for name, _ in named_masked_layers(agent)] or ["fc1", "fc2", "fc3", "fc4"]
     figures: dict[str, Figure] = {}
     masks = f"{agent.n_masks} masks" if agent.masked_layers() else "no masks"
     md = [f"# {title}", "", f"Mask kind: `{agent.mask}` ({masks}), hidden {agent.hidden_dim}.", ""]
@@ -186,9 +179,9 @@ def analyze(
         md += ['This network has no masks (plain parameter-shared QMIX), so there are no patterns or '
                "mask similarities to picture; every layer is dense.", ""]
     if agent.masked_layers():
-        figures["sparsity"] = _sparsity_figure(agent, layer_names, labels)
+        figures["sparsity"] = _sparsity_figure(agent, labels)
         md += ["![](sparsity.png)", ""]
-    md += _sparsity_md(agent, layer_names, labels)
+    md += _sparsity_md(agent, labels)
 
     paths = {}
     for name, fig in figures.items():

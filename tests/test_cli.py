@@ -8,6 +8,7 @@ import json
 import pytest
 
 from k24_rllib.cli import CliError, build_parser, local_cpus_per_worker, parse_args, parse_overrides
+from k24_rllib.models import ModelSettings
 from k24_rllib.experiment import build_config, check_checkpoint, main, prepare_output, restore
 
 
@@ -60,6 +61,7 @@ def test_unknown_keys_are_named(token, words):
         (["--training.td_lambda=2"], ["td_lambda", "[0, 1]"]),
         (["--map", "4m"], ["4m", "3m"]),
         (["--map", "3m", "--n-unit-types", "3"], ["--n-unit-types"]),
+        (["--training.masked_layers=[fc1,fc5]"], ["masked_layers", "fc1, fc2, fc3, fc4"]),
     ],
 )
 def test_invalid_values_and_names_fail_before_anything_runs(argv, words):
@@ -74,6 +76,12 @@ def test_a_valid_command_line_builds_a_validated_config():
     assert config.mask == "kalei" and config.kalei_args == {"div_coef": 0.2}
     assert config.num_env_runners == 8 and config.num_cpus_per_env_runner <= 1.0
     assert config.model_config["max_seq_len"] > 1
+
+
+@pytest.mark.parametrize("value", ["[fc2,fc3]", "fc2,fc3"])
+def test_masked_layers_is_a_dotted_override(value):
+    config = build_config(args_for(f"--training.masked_layers={value}"))
+    assert ModelSettings.from_mapping(vars(config)).masked_layers == ("fc2", "fc3")
 
 
 def test_workers_share_the_local_cores():

@@ -52,6 +52,7 @@ class K24QMixModule(TorchRLModule, TargetNetworkAPI, InferenceOnlyAPI):
             mask=settings.mask,
             k24_args=k24_args,
             kalei_args=kalei_args,
+            masked_layers=settings.masked_layers,
         )
         custom = settings.diversity_loss_class()
         if custom is not None and self.agent.kind.masked:

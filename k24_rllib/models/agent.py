@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 import torch
 import torch.nn.functional as F
@@ -17,12 +17,16 @@ from k24_rllib.sparsity.masked_base import MaskedLinearBase
 from k24_rllib.sparsity.stats import sparsities
 
 
+LAYER_NAMES = ("fc1", "fc2", "fc3", "fc4")  # the agent's linear layers, in forward order; any of them may be masked
+
+
 class RecurrentAgent(nn.Module):
     """fc1 -> ReLU -> GRUCell -> fc2 -> ReLU -> fc3 -> ReLU -> fc4 -> Q, shared by all agents.
 
-    fc1..fc4 are masked by the registered mask kind ``mask`` (``models.mask_kinds``: "k24", "kalei", or a user's;
-    row r of a batch uses mask ``mask_ids[r]``, one mask per agent or per unit type); the GRU is shared and
-    unmasked. Mask "none" is plain parameter-shared QMIX.
+    The layers named in ``masked_layers`` (all four by default) are masked by the registered mask kind ``mask``
+    (``models.mask_kinds``: "k24", "kalei", or a user's; row r of a batch uses mask ``mask_ids[r]``, one mask per
+    agent or per unit type); the others, and the GRU, are dense and shared by every agent. Mask "none" is plain
+    parameter-shared QMIX.
     """
 
     def __init__(
@@ -34,13 +38,18 @@ class RecurrentAgent(nn.Module):
         mask: str = "k24",
         k24_args: K24Args | None = None,
         kalei_args: KaleiArgs | None = None,
+        masked_layers: Sequence[str] = LAYER_NAMES,
     ) -> None:
         super().__init__()
         self.obs_dim, self.n_actions, self.n_masks, self.hidden_dim = obs_dim, n_actions, n_masks, hidden_dim
         self.mask, self.kind = mask, mask_kind(mask)
         settings = self.kind.pick_settings(k24_args or K24Args(), kalei_args or KaleiArgs())
         sizes = [(obs_dim, hidden_dim), (hidden_dim, hidden_dim), (hidden_dim, hidden_dim), (hidden_dim, n_actions)]
-        self.fc1, self.fc2, self.fc3, self.fc4 = (self.kind.make_layer(i, o, n_masks, settings) for i, o in sizes)
+        dense = mask_kind("none").make_layer
+        self.fc1, self.fc2, self.fc3, self.fc4 = (
+            self.kind.make_layer(i, o, n_masks, settings) if name in masked_layers else dense(i, o, n_masks, None)
+            for name, (i, o) in zip(LAYER_NAMES, sizes)
+        )
         self.rnn = nn.GRUCell(hidden_dim, hidden_dim)
         self.diversity: DiversityLoss | None = self.kind.diversity() if self.kind.diversity else None
 
@@ -146,9 +155,13 @@ class RecurrentAgent(nn.Module):
             layer.observe_inputs = False
         return target
 
-    def masked_layers(self) -> list[nn.Module]:
-        """fc1..fc4 when masked, else empty."""
-        return [layer for layer in (self.fc1, self.fc2, self.fc3, self.fc4) if isinstance(layer, MaskedLinearBase)]
+    def named_masked_layers(self) -> list[tuple[str, MaskedLinearBase]]:
+        """(name, layer) of every masked layer, in forward order ("fc1".."fc4"; none without masks)."""
+        return [(name, layer) for name in LAYER_NAMES if isinstance(layer := getattr(self, name), MaskedLinearBase)]
+
+    def masked_layers(self) -> list[MaskedLinearBase]:
+        """The masked layers among fc1..fc4, in forward order."""
+        return [layer for _, layer in self.named_masked_layers()]
 
     def set_temperature(self, t: float) -> None:
         """Gumbel-softmax temperature of every masked layer (no-op for masks without one)."""
@@ -172,10 +185,21 @@ class RecurrentAgent(nn.Module):
         return self.kind.stats(self.masked_layers()) if self.kind.stats else {}
 
     def get_sparsities(self) -> tuple[list[float], dict[str, list[float]], float]:
-        """(sparsity per layer, per-mask per-layer detail, overall); all zero without masks."""
-        if not self.masked_layers():
-            return [0.0] * 4, {}, 0.0
-        return sparsities(self.masked_layers())
+        """(sparsity of fc1..fc4, the same per mask, overall over the masked layers): a dense layer counts 0, so
+        entry i is always fc{i+1}; overall is 0.5 for 2:4 whichever layers carry masks; all zero without masks."""
+        named = self.named_masked_layers()
+        if not named:
+            return [0.0] * len(LAYER_NAMES), {}, 0.0
+        per_layer, detail, overall = sparsities([layer for _, layer in named])
+        where = [LAYER_NAMES.index(name) for name, _ in named]
+
+        def per_fc(values: list[float]) -> list[float]:
+            out = [0.0] * len(LAYER_NAMES)
+            for i, value in zip(where, values):
+                out[i] = value
+            return out
+
+        return per_fc(per_layer), {mask: per_fc(values) for mask, values in detail.items()}, overall
 
 
 def gru_sequence(cell: nn.GRUCell, x: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:

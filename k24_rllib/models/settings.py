@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from k24_rllib.models.agent import LAYER_NAMES
 from k24_rllib.models.mask_kinds import MASK_KINDS
 from k24_rllib.models.mixers import MIXERS
 from k24_rllib.sparsity.args import K24Args, KaleiArgs, check_types
@@ -24,6 +25,8 @@ class ModelSettings:
     mask: str = "k24"  # a registered mask kind: "k24" (2:4 patterns), "kalei" (Kaleidoscope), "none" (QMIX)
     mixer: str = "qmix"  # "qmix" (monotonic hypernetwork mixer) or "vdn" (sum)
     hidden_dim: int = 64  # width of the agent network (GRU and fc layers)
+    # which of fc1..fc4 carry masks; the others stay dense and shared by every agent (ignored with mask "none")
+    masked_layers: tuple[str, ...] = LAYER_NAMES
     mixer_embed_dim: int = 32  # QMIX mixer embedding (pymarl: 32)
     hypernet_dim: int = 64  # QMIX hypernetwork hidden size (pymarl: 64)
     obs_agent_id: bool = True  # append a one-hot agent id to every agent's observation (pymarl's default)
@@ -41,6 +44,11 @@ class ModelSettings:
         for name, valid in choices.items():
             if getattr(self, name) not in valid:
                 raise ValueError(f"{name}={getattr(self, name)!r} is invalid: choose one of {', '.join(valid)}")
+        if not self.masked_layers or len(set(self.masked_layers)) < len(self.masked_layers) or not set(
+            self.masked_layers
+        ) <= set(LAYER_NAMES):
+            raise ValueError(f"masked_layers={self.masked_layers!r} is invalid: name one or more of "
+                             f"{', '.join(LAYER_NAMES)}, each once (a network without masks is mask='none')")
         for name in ("hidden_dim", "mixer_embed_dim", "hypernet_dim"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}={getattr(self, name)!r} is invalid: must be a positive integer")
@@ -59,8 +67,11 @@ class ModelSettings:
         """The settings among ``values`` (a config's attributes or an RLModule's model_config; other keys are
         ignored, missing ones take their defaults)."""
         picked = {name: values[name] for name in cls.names() if name in values}
-        if picked.get("unit_type_slice") is not None:
-            picked["unit_type_slice"] = tuple(picked["unit_type_slice"])
+        for name in ("unit_type_slice", "masked_layers"):  # YAML, the CLI and JSON give lists
+            if isinstance(picked.get(name), list):
+                picked[name] = tuple(picked[name])
+        if isinstance(picked.get("masked_layers"), str):  # --training.masked_layers=fc2,fc3
+            picked["masked_layers"] = tuple(name.strip() for name in picked["masked_layers"].split(","))
         return cls(**picked)
 
     def to_dict(self) -> dict[str, Any]:

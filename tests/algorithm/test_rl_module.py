@@ -124,3 +124,10 @@ def test_obs_space_must_be_a_team_space():
             action_space=gym.spaces.Discrete(2),
             model_config={},
         ).build()
+
+
+def test_masked_layers_from_the_model_config_reach_both_networks():
+    module = build(masked_layers=["fc2", "fc3"])  # a list, as YAML and the CLI give it
+    module.make_target_networks()
+    for agent in (module.agent, module.target_agent):
+        assert [name for name, _ in agent.named_masked_layers()] == ["fc2", "fc3"]

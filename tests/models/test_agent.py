@@ -196,3 +196,28 @@ def test_per_step_unroll_draws_a_mask_per_timestep():
     torch.testing.assert_close(per_step[:, 0], per_step[:, 1])
     assert not torch.allclose(per_step[:, :, 0], per_step[:, :, 1])
     torch.testing.assert_close(per_call[:, :, 0], per_call[:, :, 7])
+
+
+def test_masked_layers_choose_which_layers_carry_masks():
+    torch.manual_seed(2)
+    agent = RecurrentAgent(OBS, ACTIONS, AGENTS, k24_args=K24Args(hetero_init_scale=3.0), masked_layers=("fc2", "fc3"))
+    assert [name for name, _ in agent.named_masked_layers()] == ["fc2", "fc3"]
+    assert not isinstance(agent.fc1, K24Linear) and not isinstance(agent.fc4, K24Linear)
+    assert agent.fc1.weight.shape == (64, OBS) and agent.fc4.weight.shape == (ACTIONS, 64)  # dense and shared
+    per_layer, detail, overall = agent.get_sparsities()
+    assert per_layer == [0.0, 0.5, 0.5, 0.0] and overall == 0.5  # entry i is fc{i+1}
+    assert all(values == [0.0, 0.5, 0.5, 0.0] for values in detail.values()) and len(detail) == AGENTS
+    agent.eval()  # the masks on fc2 and fc3 alone make the agents act differently
+    obs = torch.randn(1, OBS).expand(AGENTS, OBS)
+    q, _ = agent(obs, agent.initial_state(AGENTS), torch.arange(AGENTS))
+    assert not torch.allclose(q[0], q[1])
+    agent.train()
+    agent.diversity_loss().backward()
+    assert agent.fc2.alpha.grad.abs().sum() > 0 and agent.fc1.weight.grad is None
+
+
+def test_dense_layers_are_what_a_plain_network_computes():
+    torch.manual_seed(3)
+    agent = RecurrentAgent(OBS, ACTIONS, AGENTS, masked_layers=("fc2",))
+    x = torch.randn(AGENTS, 5, 1, OBS)
+    assert torch.equal(agent.fc1.forward_slots(x), F.linear(x, agent.fc1.weight, agent.fc1.bias))

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from k24_rllib.models import RecurrentAgent
 from k24_rllib.sparsity import (
     K24Linear,
     check_nm_sparse,
@@ -69,3 +70,9 @@ def test_every_agents_mask_runs_on_the_sparse_kernel(dtype):
         assert (out.double() - reference).norm() / reference.norm() < 1e-2
     with pytest.raises(RuntimeError, match="the weight on CUDA"):
         to_semi_structured(weight.cpu())
+
+
+def test_export_holds_the_masked_layers_only():
+    agent = RecurrentAgent(12, 5, 3, hidden_dim=16, masked_layers=("fc2", "fc3"))
+    exported = export_masked_weights(agent)
+    assert list(exported) == ["fc2", "fc3"] and exported["fc2"].shape == (3, 16, 16)
