@@ -44,10 +44,9 @@ class ModelSettings:
         for name, valid in choices.items():
             if getattr(self, name) not in valid:
                 raise ValueError(f"{name}={getattr(self, name)!r} is invalid: choose one of {', '.join(valid)}")
-        if not self.masked_layers or len(set(self.masked_layers)) < len(self.masked_layers) or not set(
-            self.masked_layers
-        ) <= set(LAYER_NAMES):
-            raise ValueError(f"masked_layers={self.masked_layers!r} is invalid: name one or more of "
+        layers = self.masked_layers
+        if not layers or len(set(layers)) < len(layers) or not set(layers) <= set(LAYER_NAMES):
+            raise ValueError(f"masked_layers={layers!r} is invalid: name one or more of "
                              f"{', '.join(LAYER_NAMES)}, each once (a network without masks is mask='none')")
         for name in ("hidden_dim", "mixer_embed_dim", "hypernet_dim"):
             if getattr(self, name) <= 0:
