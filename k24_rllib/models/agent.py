@@ -172,7 +172,8 @@ class RecurrentAgent(nn.Module):
         """The pluggable ``diversity`` loss over the masked layers (0 without masks)."""
         if self.diversity is None:
             return self.fc1.weight.new_zeros(())
-        return self.diversity(self.masked_layers())
+        named = self.named_masked_layers()
+        return self.diversity([layer for _, layer in named], [LAYER_NAMES.index(name) for name, _ in named])
 
     def get_pattern_stats(self) -> dict[str, float | list[float]]:
         """The mask kind's statistics: K-2:4 pattern usage, entropy, pairwise similarity; Kaleidoscope mask

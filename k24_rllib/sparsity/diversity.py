@@ -23,7 +23,7 @@ def pairwise_overlap(probs: torch.Tensor) -> torch.Tensor:
 
 
 class DiversityLoss(nn.Module):
-    """Base: ``forward(layers)`` -> scalar combining ``layer_loss`` over layers with per-layer weights.
+    """Base: ``forward(layers, depths)`` -> scalar combining ``layer_loss`` over layers with per-layer weights.
 
     Subclass and override ``layer_loss`` (or ``forward`` itself) to plug in another notion of diversity; the
     agent exposes its loss as the attribute ``diversity``. Lower must mean more diverse (it is minimised).
@@ -35,19 +35,21 @@ class DiversityLoss(nn.Module):
         super().__init__()
         self.layer_weights = None if layer_weights is None else tuple(float(w) for w in layer_weights)
 
-    def default_weight(self, index: int) -> float:
-        """Weight of layer ``index`` when none were given."""
+    def default_weight(self, depth: int) -> float:
+        """Weight of the layer at ``depth`` in the network (fc1 = 0) when none were given."""
         return 1.0
 
     def layer_loss(self, layer: nn.Module) -> torch.Tensor:
         """Scalar diversity loss of one masked layer."""
         raise NotImplementedError
 
-    def forward(self, layers: Sequence[nn.Module]) -> torch.Tensor:
+    def forward(self, layers: Sequence[nn.Module], depths: Sequence[int] | None = None) -> torch.Tensor:
+        """``depths``: each layer's position in the network (fc1 = 0; default 0, 1, ...), so that default weights
+        follow the layer, not its rank among the masked ones, when only some layers carry masks."""
         if not layers:
             return torch.zeros(())
         if self.layer_weights is None:
-            weights = [self.default_weight(k) for k in range(len(layers))]
+            weights = [self.default_weight(d) for d in (range(len(layers)) if depths is None else depths)]
         elif len(self.layer_weights) != len(layers):
             raise ValueError(f"{len(self.layer_weights)} layer_weights given for {len(layers)} masked layers")
         else:
@@ -75,13 +77,14 @@ class PatternOverlapLoss(DiversityLoss):
 
 
 class MaskDistanceLoss(DiversityLoss):
-    """Kaleidoscope: -sum_l lambda_l sum_{i!=j} ||M_i|W| - M_j|W|||_1 / (N(N-1) |W|), lambda_l = 1, 2, 4, 8, ...
+    """Kaleidoscope: -sum_l lambda_l sum_{i!=j} ||M_i|W| - M_j|W|||_1 / (N(N-1) |W|), lambda = 1, 2, 4, 8 for
+    fc1..fc4 (by depth: with masks on fc2 and fc3 only, their weights stay 2 and 4).
 
     Binary masks use a straight-through estimator and W is detached, so only the thresholds learn from it.
     """
 
-    def default_weight(self, index: int) -> float:
-        return float(2**index)
+    def default_weight(self, depth: int) -> float:
+        return float(2**depth)
 
     def layer_loss(self, layer: nn.Module) -> torch.Tensor:
         kept = layer.ste_masks() * layer.weight.detach().abs()

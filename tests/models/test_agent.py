@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from k24_rllib.models import RecurrentAgent, mask_ids_for
-from k24_rllib.sparsity import K24Args, K24Linear, KaleiArgs, KaleiLinear, PatternOverlapLoss
+from k24_rllib.sparsity import K24Args, K24Linear, KaleiArgs, KaleiLinear, MaskDistanceLoss, PatternOverlapLoss
 
 OBS, ACTIONS, AGENTS = 30, 9, 3
 
@@ -214,6 +214,19 @@ def test_masked_layers_choose_which_layers_carry_masks():
     agent.train()
     agent.diversity_loss().backward()
     assert agent.fc2.alpha.grad.abs().sum() > 0 and agent.fc1.weight.grad is None
+
+
+def test_kaleidoscope_layer_weights_follow_the_layer_not_its_rank_among_masked_layers():
+    torch.manual_seed(4)
+    agent = RecurrentAgent(OBS, ACTIONS, AGENTS, mask="kalei", masked_layers=("fc2", "fc3"))
+    with torch.no_grad():  # thresholds far apart, so the agents' masks differ and both layers' terms count
+        for layer in agent.masked_layers():
+            layer.thresholds.normal_(0.0, 3.0)
+    distance = MaskDistanceLoss()
+    # lambda = 2 for fc2 and 4 for fc3, as in the all-masked network, not 1 and 2
+    expected = 2 * distance.layer_loss(agent.fc2) + 4 * distance.layer_loss(agent.fc3)
+    torch.testing.assert_close(agent.diversity_loss(), expected)
+    assert distance.layer_loss(agent.fc2).item() < 0 and distance.layer_loss(agent.fc3).item() < 0
 
 
 def test_dense_layers_are_what_a_plain_network_computes():
