@@ -83,14 +83,20 @@ class RecurrentAgent(nn.Module):
         mask_ids: torch.Tensor | None = None,
         valid: torch.Tensor | None = None,
         per_step: bool = False,
+        pack: bool | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """A whole sequence (training): obs [B, T, n, d], h0 [B, n, H] -> (q [B, T, n, A], hiddens [B, T, n, H]).
 
         fc1..fc4 run over all timesteps at once and the GRU is one fused call over time: only the GRU is
         recurrent. ``mask_ids`` [B, T, n] as in ``forward``; ``valid`` [B, T] marks real timesteps (padding is
         kept out of the input statistics); ``per_step`` draws a training mask per timestep, else one per call.
+        ``pack``: run fc1..fc4 on the real timesteps only (needs ``valid``, not ``per_step``). The default packs
+        on CPU, where compute spent on padding costs time; on a GPU an update of this size is bound by kernel
+        launches, and packing adds launches without saving time, so there the layout stays padded.
         """
-        if valid is not None and not per_step:
+        if pack is None:
+            pack = obs.device.type == "cpu"
+        if pack and valid is not None and not per_step:
             return self._unroll_packed(obs, h0, mask_ids, valid)
         b, t, n, _ = obs.shape
         ids = None if mask_ids is None else mask_ids.permute(2, 0, 1)  # [n, B, T]

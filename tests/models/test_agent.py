@@ -117,6 +117,21 @@ def test_ema_moves_only_in_online_training_forwards():
     assert not torch.equal(agent.fc1.ema, torch.ones(32))
 
 
+def test_packed_and_padded_unrolls_see_the_same_input_statistics():
+    """The EMA of mean |x| per input counts real timesteps only, in either layout."""
+    torch.manual_seed(9)
+    packed = RecurrentAgent(OBS, ACTIONS, AGENTS)
+    padded = copy.deepcopy(packed)
+    obs, h0 = torch.randn(4, 6, AGENTS, OBS), torch.randn(4, AGENTS, 64)
+    valid = torch.arange(6)[None] < torch.tensor([6, 2, 4, 1])[:, None]
+    for agent, pack in ((packed, True), (padded, False)):
+        torch.manual_seed(10)  # the same mask draws
+        agent.unroll(obs, h0, None, valid, pack=pack)
+    for (name, layer), other in zip(packed.named_masked_layers(), padded.masked_layers()):
+        assert not torch.equal(layer.ema, torch.ones_like(layer.ema)), name
+        torch.testing.assert_close(layer.ema, other.ema, msg=name)
+
+
 def test_mask_ids_for_agents_and_unit_types():
     obs = torch.zeros(2, 4, 6)
     assert mask_ids_for(obs) is None  # one mask per agent: agent i uses mask i
@@ -151,10 +166,11 @@ def step_by_step(agent: RecurrentAgent, obs, h0, mask_ids=None):
 
 
 @pytest.mark.parametrize("mask", ["k24", "kalei", "none"])
-@pytest.mark.parametrize("packed", [True, False])
+@pytest.mark.parametrize("layout", ["packed", "padded with valid", "padded"])
 @pytest.mark.parametrize("per_type", [False, True])
-def test_sequence_parallel_unroll_computes_what_the_step_by_step_agent_computes(monkeypatch, mask, packed, per_type):
-    """Same masks (one draw per layer, shared by both paths): equal Q-values and equal gradients."""
+def test_sequence_parallel_unroll_computes_what_the_step_by_step_agent_computes(monkeypatch, mask, layout, per_type):
+    """Same masks (one draw per layer, shared by both paths): equal Q-values and equal gradients on real
+    timesteps, whether fc1..fc4 run packed (CPU's default) or padded (a GPU's) or on equal-length sequences."""
     torch.manual_seed(7)
     agent = RecurrentAgent(OBS, ACTIONS, 2 if per_type else AGENTS, mask=mask,
                            k24_args=K24Args(hetero_init_scale=1.0), kalei_args=KaleiArgs(2.0, 2.0))
@@ -164,11 +180,11 @@ def test_sequence_parallel_unroll_computes_what_the_step_by_step_agent_computes(
     reference = copy.deepcopy(agent)
     obs, h0 = torch.randn(4, 6, AGENTS, OBS), torch.randn(4, AGENTS, 64)
     mask_ids = torch.randint(0, 2, (4, 6, AGENTS)) if per_type else None
-    lengths = [6, 2, 4, 1] if packed else [6] * 4
+    lengths = [6] * 4 if layout == "padded" else [6, 2, 4, 1]
     valid = torch.arange(6)[None] < torch.tensor(lengths)[:, None]
 
     torch.manual_seed(8)
-    q, _ = agent.unroll(obs, h0, mask_ids, valid if packed else None)
+    q, _ = agent.unroll(obs, h0, mask_ids, None if layout == "padded" else valid, pack=layout == "packed")
     torch.manual_seed(8)
     expected = torch.stack([
         F.pad(step_by_step(reference, obs[b : b + 1, :n], h0[b : b + 1],
