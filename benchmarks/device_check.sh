@@ -3,7 +3,7 @@
 #   1. the GPU learner tests (RLlib learner on CUDA, fp32 and bf16 mixed precision) and the torch-only tests;
 #   2. benchmarks/training_cost.py on CUDA (learner update time and memory, K-2:4 vs Kaleidoscope vs QMIX);
 #   3. benchmarks/inference.py (2:4 sparse vs dense kernels; its CPU part runs on that machine's CPU).
-# Ray and the other missing packages travel as .devcarry/site.tar.xz (unpacked wheels; see BENCHMARKS.md).
+# Ray and the other missing packages travel as .devcarry/site.tar.xz (unpacked wheels): bash benchmarks/build_devcarry.sh.
 # Results go to $OUT (default /tmp/device_check): log.txt plus each benchmark's json/md/png.
 set -u
 OUT=${OUT:-/tmp/device_check}
