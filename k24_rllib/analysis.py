@@ -145,13 +145,13 @@ def _sparsity_md(agent: RecurrentAgent, mask_labels: Sequence[str]) -> list[str]
     columns = ["all masks", *mask_labels[: len(detail)]]
     return ["## Sparsity (pruned fraction of each layer's weights)", ""] + _md_grid(
         "layer", columns, LAYER_NAMES, values
-    ) + [f"Overall sparsity: {overall:.3f}", ""]
+    ) + [f"Overall sparsity of the masked layers: {overall:.3f}", ""]
 
 
 def _sparsity_figure(agent: RecurrentAgent, mask_labels: Sequence[str]) -> Figure:
     _, detail, overall = agent.get_sparsities()
     values = torch.tensor(list(detail.values()))
-    return plot_bars(values, LAYER_NAMES, mask_labels, "pruned fraction", f"Sparsity per layer (overall {overall:.3f})")
+    return plot_bars(values, LAYER_NAMES, mask_labels, "pruned fraction", f"Sparsity per layer (masked layers overall {overall:.3f})")
 
 
 def analyze(

@@ -112,11 +112,11 @@ def test_analyze_writes_pictures_and_summary(mask: str, pngs: set[str], tmp_path
     assert summary.startswith("# Mask analysis")
     layer_rows = [line for line in summary.splitlines() if line.startswith(tuple(f"| fc{k} |" for k in range(1, 5)))]
     assert len(layer_rows) == 4
-    assert "Overall sparsity:" in summary
+    assert "Overall sparsity of the masked layers:" in summary
     if mask == "k24":
-        assert "| agent 2 |" in summary and "Overall sparsity: 0.500" in summary
+        assert "| agent 2 |" in summary and "Overall sparsity of the masked layers: 0.500" in summary
     if mask == "none":
-        assert "no masks" in summary and "Overall sparsity: 0.000" in summary
+        assert "no masks" in summary and "Overall sparsity of the masked layers: 0.000" in summary
 
 
 def test_analysis_imports_only_the_pure_torch_parts() -> None:
