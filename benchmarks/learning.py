@@ -13,6 +13,7 @@ of ``--final-episodes`` episodes (default 64) of the final checkpoint, with a 95
 Arguments it does not know go to the training CLI for every run, e.g. ``--mixer vdn`` or ``--training.lr=1e-3``.
 Resumable: every run checkpoints every ``--checkpoint-every`` iterations; a rerun reads finished runs and continues
 unfinished ones from their last checkpoint (the replay buffer is not in checkpoints: it refills from fresh samples).
+A run folder is read or continued only by the settings it started with: other flags or budget are refused by name.
 ``--report-only`` writes the results of the finished runs of a plan still in progress and lists the rest as pending.
 """
 
@@ -47,6 +48,7 @@ QUICK = {"envs": ["3m"], "seeds": [0], "budget": 2000, "eval_every": 1, "eval_ep
          # learning starts at 1000 of the 2000 steps, on small batches, so a quick run also exercises updates
          "overrides": ["--training.num_steps_sampled_before_learning_starts=1000",
                        "--training.train_batch_size_per_learner=256", "--training.training_intensity=8"]}
+ARGV_FILE, RECORD_FILE = "benchmark_argv.json", "benchmark_run.json"  # written at a run's start / at its end
 FULL = {"envs": ["3m", "protoss_5_vs_5", "simple_spread"], "seeds": [0, 1, 2], "budget": 20_000, "eval_every": 3,
         "eval_episodes": 16, "final_episodes": 64, "num_workers": 2}
 
@@ -84,6 +86,33 @@ def run_argv(env: str, mask: str, seed: int, run_dir: Path, args: argparse.Names
     return argv + extra
 
 
+def settings_of(argv: list[str]) -> dict[str, str | None]:
+    """A run's settings, flag -> value, from its CLI arguments. The run folder (``--output``) and ``--quiet`` are
+    left out, so a runs folder that moved holds the same runs; a repeated flag keeps its last value, as in argparse."""
+    settings: dict[str, str | None] = {}
+    for index, token in enumerate(argv):
+        if token.startswith("--"):
+            flag, has_value, value = token.partition("=")
+            following = argv[index + 1] if index + 1 < len(argv) else "--"
+            settings[flag] = value if has_value else None if following.startswith("--") else following
+    return {flag: value for flag, value in settings.items() if flag not in ("--output", "--quiet")}
+
+
+def check_same_settings(run_dir: Path, argv: list[str]) -> None:
+    """A run folder is continued or read only by the command that started it: a rerun with other flags (or another
+    budget) would otherwise mix two settings' results under one command."""
+    saved = next((json.loads(path.read_text())["argv"] for path in (run_dir / ARGV_FILE, run_dir / RECORD_FILE)
+                  if path.is_file()), None)
+    if saved is None:  # nothing started yet (or a run folder from before its arguments were written at its start)
+        return
+    before, now = settings_of(saved), settings_of(argv)
+    changed = [f"{flag} {before.get(flag, 'unset')} -> {now.get(flag, 'unset')}"
+               for flag in sorted(before.keys() | now.keys()) if before.get(flag) != now.get(flag)]
+    if changed:
+        raise CliError(f"started with other settings ({'; '.join(changed)}): rerun with the flags it started with, "
+                       "or give another --runs folder")
+
+
 def read_results(run_dir: Path) -> list[dict[str, float]]:
     """The run's iterations, one row each: a row written again after a resume replaces the earlier one."""
     path = run_dir / "result.jsonl"
@@ -98,7 +127,7 @@ def training_seconds(rows: list[dict[str, float]]) -> float:
 
 def finished(run_dir: Path, budget: int) -> bool:
     rows = read_results(run_dir)
-    return bool(rows) and rows[-1]["env_steps"] >= budget and (run_dir / "benchmark_run.json").is_file()
+    return bool(rows) and rows[-1]["env_steps"] >= budget and (run_dir / RECORD_FILE).is_file()
 
 
 def warm_up_env(config: Any) -> None:
@@ -125,6 +154,8 @@ def train_run(argv: list[str], family: str, run_dir: Path, checkpoint_every: int
     if not resume and run_dir.is_dir() and any(run_dir.iterdir()):  # stopped before its first checkpoint
         run_dir.rename(run_dir.with_name(f"{run_dir.name}.abandoned-{time.strftime('%Y%m%d-%H%M%S')}"))
     prepare_output(args.output, resume, "")
+    if not resume:
+        (run_dir / ARGV_FILE).write_text(json.dumps({"argv": argv}, indent=2) + "\n")
     warm_up_env(config)
     progress = run_dir / "benchmark_sittings.json"
     sittings = json.loads(progress.read_text()) if resume and progress.is_file() else []
@@ -139,7 +170,7 @@ def train_run(argv: list[str], family: str, run_dir: Path, checkpoint_every: int
               "wall_s": round(sum(s.get("wall_s", 0.0) for s in sittings), 1), "sittings": sittings,
               "killed_sittings": sum("wall_s" not in s for s in sittings),
               "load_1min_start": sittings[0]["load_1min_start"], "load_1min_end": sittings[-1]["load_1min_end"]}
-    (run_dir / "benchmark_run.json").write_text(json.dumps(record, indent=2) + "\n")
+    (run_dir / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n")
     return record
 
 
@@ -155,7 +186,7 @@ def final_evaluation(run_dir: Path, family: str, episodes: int) -> dict[str, Any
     path = run_dir / "final_eval.json"
     if path.is_file() and json.loads(path.read_text())["episodes"] == episodes:
         return json.loads(path.read_text())
-    record = json.loads((run_dir / "benchmark_run.json").read_text())
+    record = json.loads((run_dir / RECORD_FILE).read_text())
     config = build_config(parse_args(build_parser("learning benchmark run", family, ""), record["argv"]))
     module = RLModule.from_checkpoint(str(run_dir / CHECKPOINT / module_path()))
     env = make_env(config.env, **dict(config.env_config))
@@ -213,7 +244,7 @@ def summarise_run(env: str, mask: str, seed: int, run_dir: Path, eval_every: int
                   ) -> dict[str, Any]:
     """Curve, final greedy performance, steps to each win-rate threshold, time and steps/s of one run."""
     rows = read_results(run_dir)
-    record = json.loads((run_dir / "benchmark_run.json").read_text())
+    record = json.loads((run_dir / RECORD_FILE).read_text())
     points = curve(rows, eval_every)
     final = final_evaluation(run_dir, ENVS[env].family, final_episodes)
     train_s = training_seconds(rows)  # RLlib's iteration times: training + evaluation, no build
@@ -436,16 +467,17 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
         for seed in args.seeds:
             for mask in args.mask:
                 run_dir = args.runs / f"{env}_{mask}_seed{seed}"
-                if not finished(run_dir, args.budget):
-                    if args.report_only:
-                        pending.append(run_dir.name)
-                        continue
-                    print(f"training {run_dir.name} ...", flush=True)
-                    try:
-                        train_run(run_argv(env, mask, seed, run_dir, args, extra), ENVS[env].family, run_dir,
-                                  args.checkpoint_every)
-                    except CliError as err:
-                        raise SystemExit(f"error: {run_dir.name}: {err}") from err
+                run_args = run_argv(env, mask, seed, run_dir, args, extra)
+                try:
+                    check_same_settings(run_dir, run_args)
+                    if not finished(run_dir, args.budget):
+                        if args.report_only:
+                            pending.append(run_dir.name)
+                            continue
+                        print(f"training {run_dir.name} ...", flush=True)
+                        train_run(run_args, ENVS[env].family, run_dir, args.checkpoint_every)
+                except CliError as err:
+                    raise SystemExit(f"error: {run_dir.name}: {err}") from err
                 runs.append(summarise_run(env, mask, seed, run_dir, args.eval_every, args.final_episodes))
                 print({k: v for k, v in runs[-1].items() if k != "curve"}, flush=True)
 

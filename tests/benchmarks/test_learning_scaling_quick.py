@@ -76,6 +76,12 @@ def test_learning_quick(bench, tmp_path: Path) -> None:
     again = learning.main(["--quick", "--mask", "k24", "--output", str(tmp_path)])  # finished runs are read, not rerun
     assert json.loads(again["json"].read_text())["runs"][0]["wall_s"] == result["runs"][0]["wall_s"]
 
+    # the same plan with another setting is refused before anything is read or trained; the run stays as it was
+    run_files = {path: path.read_bytes() for path in Path(result["runs"][0]["run_dir"]).glob("*.json*")}
+    with pytest.raises(SystemExit, match=r"3m_k24_seed0: started with other settings \(--training.lr unset -> 1e-3\)"):
+        learning.main(["--quick", "--mask", "k24", "--output", str(tmp_path), "--training.lr=1e-3"])
+    assert {path: path.read_bytes() for path in run_files} == run_files
+
     # a report of a plan in progress: finished runs summarised, the rest listed as pending, nothing trained
     report = learning.main(["--quick", "--mask", "k24", "kalei", "--report-only", "--output", str(tmp_path)])
     reported = json.loads(report["json"].read_text())
@@ -105,6 +111,23 @@ def test_learning_reads_a_resumed_runs_rows_once_and_sums_its_time(tmp_path: Pat
     read = learning.read_results(tmp_path)
     assert [r["training_iteration"] for r in read] == [1, 2, 3] and read[1]["time_total_s"] == 2.0
     assert learning.training_seconds(read) == 6.0
+
+
+def test_learning_continues_a_run_only_with_the_settings_it_started_with(tmp_path: Path, bench) -> None:
+    learning = bench("learning")
+    started = ["--map", "3m", "--mask", "k24", "--seed", "0", "--stop-timesteps", "2000", "--output", "/old/runs",
+               "--quiet", "--num-workers", "0", "--training.lr=1e-3", "--mixer", "vdn"]
+    learning.check_same_settings(tmp_path, started)  # nothing started there yet
+    (tmp_path / learning.ARGV_FILE).write_text(json.dumps({"argv": started}))
+    # the same settings in another order, from a runs folder that moved, continue
+    learning.check_same_settings(tmp_path, started[10:] + started[:8] + ["--output", str(tmp_path)])
+    for changed, named in [(["--mixer", "qmix"], "--mixer vdn -> qmix"),
+                           (["--stop-timesteps", "4000"], "--stop-timesteps 2000 -> 4000"),
+                           (["--training.gamma=0.9"], "--training.gamma unset -> 0.9")]:
+        with pytest.raises(learning.CliError, match=named):
+            learning.check_same_settings(tmp_path, started + changed)
+    with pytest.raises(learning.CliError, match="--training.lr 1e-3 -> unset"):
+        learning.check_same_settings(tmp_path, started[:13] + started[14:])
 
 
 def test_learning_refuses_flags_it_owns(bench) -> None:
