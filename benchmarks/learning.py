@@ -68,6 +68,8 @@ class EnvSpec:
 
 ENVS = {
     "3m": EnvSpec("smac", "--map"),
+    "5m_vs_6m": EnvSpec("smac", "--map"),  # the hard maps issue 9 names
+    "3s5z": EnvSpec("smac", "--map"),
     "protoss_5_vs_5": EnvSpec("smacv2", "--scenario", per_unit_type=True),  # one mask per unit type
     "simple_spread": EnvSpec("mpe", "--task"),
 }

@@ -130,6 +130,17 @@ def test_learning_continues_a_run_only_with_the_settings_it_started_with(tmp_pat
         learning.check_same_settings(tmp_path, started[:13] + started[14:])
 
 
+def test_learning_plans_the_hard_maps_through_the_training_cli(tmp_path: Path, bench) -> None:
+    learning = bench("learning")
+    args, extra = learning.parse_cli(["--envs", "5m_vs_6m", "3s5z", "--mask", "k24"])
+    assert args.envs == ["5m_vs_6m", "3s5z"]
+    for env in args.envs:
+        argv = learning.run_argv(env, "k24", 0, tmp_path, args, extra)
+        parsed = learning.parse_args(learning.build_parser("test", "smac", ""), argv)
+        assert (parsed.family, parsed.name, parsed.n_unit_types) == ("smac", env, None)
+        assert learning.build_config(parsed).env_config == {"map_name": env, "backend": "smax"}
+
+
 def test_learning_refuses_flags_it_owns(bench) -> None:
     learning = bench("learning")
     with pytest.raises(SystemExit):
