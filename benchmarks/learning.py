@@ -13,7 +13,7 @@ of ``--final-episodes`` episodes (default 64) of the final checkpoint, with a 95
 Arguments it does not know go to the training CLI for every run, e.g. ``--mixer vdn`` or ``--training.lr=1e-3``.
 Resumable: every run checkpoints every ``--checkpoint-every`` iterations; a rerun reads finished runs and continues
 unfinished ones from their last checkpoint (the replay buffer is not in checkpoints: it refills from fresh samples).
-A run folder is read or continued only by the settings it started with: other flags or budget are refused by name.
+A run folder is read or continued only with the settings it started with: other flags or budget are refused by name.
 ``--report-only`` writes the results of the finished runs of a plan still in progress and lists the rest as pending.
 """
 
