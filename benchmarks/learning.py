@@ -88,26 +88,28 @@ def run_argv(env: str, mask: str, seed: int, run_dir: Path, args: argparse.Names
     return argv + extra
 
 
-def settings_of(argv: list[str]) -> dict[str, str | None]:
-    """A run's settings, flag -> value, from its CLI arguments. The run folder (``--output``) and ``--quiet`` are
-    left out, so a runs folder that moved holds the same runs; a repeated flag keeps its last value, as in argparse."""
-    settings: dict[str, str | None] = {}
-    for index, token in enumerate(argv):
-        if token.startswith("--"):
-            flag, has_value, value = token.partition("=")
-            following = argv[index + 1] if index + 1 < len(argv) else "--"
-            settings[flag] = value if has_value else None if following.startswith("--") else following
-    return {flag: value for flag, value in settings.items() if flag not in ("--output", "--quiet")}
+def settings_of(argv: list[str], family: str) -> dict[str, Any]:
+    """A run's settings, flag -> value, as the training CLI parses its arguments (so ``--training.lr=1e-3`` and
+    ``--training.lr 0.001`` are one setting). The run folder (``--output``) and ``--quiet`` are left out, so a runs
+    folder that moved holds the same runs."""
+    parser = build_parser("learning benchmark run", family, "")
+    args = parse_args(parser, argv)
+    flags = {action.dest: action.option_strings[0] for action in parser._actions if action.option_strings}
+    settings = {flags.get(dest, dest): value for dest, value in vars(args).items()
+                if dest not in ("output", "quiet", "overrides")}
+    settings.update({f"--{group}.{key}": value
+                     for group, values in args.overrides.items() for key, value in values.items()})
+    return settings
 
 
-def check_same_settings(run_dir: Path, argv: list[str]) -> None:
+def check_same_settings(run_dir: Path, argv: list[str], family: str) -> None:
     """A run folder is continued or read only by the command that started it: a rerun with other flags (or another
     budget) would otherwise mix two settings' results under one command."""
     saved = next((json.loads(path.read_text())["argv"] for path in (run_dir / ARGV_FILE, run_dir / RECORD_FILE)
                   if path.is_file()), None)
     if saved is None:  # nothing started yet (or a run folder from before its arguments were written at its start)
         return
-    before, now = settings_of(saved), settings_of(argv)
+    before, now = settings_of(saved, family), settings_of(argv, family)
     changed = [f"{flag} {before.get(flag, 'unset')} -> {now.get(flag, 'unset')}"
                for flag in sorted(before.keys() | now.keys()) if before.get(flag) != now.get(flag)]
     if changed:
@@ -471,7 +473,7 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
                 run_dir = args.runs / f"{env}_{mask}_seed{seed}"
                 run_args = run_argv(env, mask, seed, run_dir, args, extra)
                 try:
-                    check_same_settings(run_dir, run_args)
+                    check_same_settings(run_dir, run_args, ENVS[env].family)
                     if not finished(run_dir, args.budget):
                         if args.report_only:
                             pending.append(run_dir.name)

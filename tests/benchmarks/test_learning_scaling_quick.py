@@ -78,7 +78,7 @@ def test_learning_quick(bench, tmp_path: Path) -> None:
 
     # the same plan with another setting is refused before anything is read or trained; the run stays as it was
     run_files = {path: path.read_bytes() for path in Path(result["runs"][0]["run_dir"]).glob("*.json*")}
-    with pytest.raises(SystemExit, match=r"3m_k24_seed0: started with other settings \(--training.lr unset -> 1e-3\)"):
+    with pytest.raises(SystemExit, match=r"3m_k24_seed0: started with other settings \(--training.lr unset -> 0.001\)"):
         learning.main(["--quick", "--mask", "k24", "--output", str(tmp_path), "--training.lr=1e-3"])
     assert {path: path.read_bytes() for path in run_files} == run_files
 
@@ -117,17 +117,18 @@ def test_learning_continues_a_run_only_with_the_settings_it_started_with(tmp_pat
     learning = bench("learning")
     started = ["--map", "3m", "--mask", "k24", "--seed", "0", "--stop-timesteps", "2000", "--output", "/old/runs",
                "--quiet", "--num-workers", "0", "--training.lr=1e-3", "--mixer", "vdn"]
-    learning.check_same_settings(tmp_path, started)  # nothing started there yet
+    learning.check_same_settings(tmp_path, started, "smac")  # nothing started there yet
     (tmp_path / learning.ARGV_FILE).write_text(json.dumps({"argv": started}))
-    # the same settings in another order, from a runs folder that moved, continue
-    learning.check_same_settings(tmp_path, started[10:] + started[:8] + ["--output", str(tmp_path)])
+    # the same settings in another order and spelling, from a runs folder that moved, continue
+    respelled = started[10:13] + ["--training.lr", "0.001"] + started[14:] + started[:8] + ["--output", str(tmp_path)]
+    learning.check_same_settings(tmp_path, respelled, "smac")
     for changed, named in [(["--mixer", "qmix"], "--mixer vdn -> qmix"),
                            (["--stop-timesteps", "4000"], "--stop-timesteps 2000 -> 4000"),
                            (["--training.gamma=0.9"], "--training.gamma unset -> 0.9")]:
         with pytest.raises(learning.CliError, match=named):
-            learning.check_same_settings(tmp_path, started + changed)
-    with pytest.raises(learning.CliError, match="--training.lr 1e-3 -> unset"):
-        learning.check_same_settings(tmp_path, started[:13] + started[14:])
+            learning.check_same_settings(tmp_path, started + changed, "smac")
+    with pytest.raises(learning.CliError, match="--training.lr 0.001 -> unset"):
+        learning.check_same_settings(tmp_path, started[:13] + started[14:], "smac")
 
 
 def test_learning_plans_the_hard_maps_through_the_training_cli(tmp_path: Path, bench) -> None:
