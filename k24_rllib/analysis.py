@@ -72,6 +72,18 @@ def mask_agreement(agent: RecurrentAgent) -> torch.Tensor:
     return (masks[:, None] == masks[None]).float().mean(dim=-1)
 
 
+@torch.no_grad()
+def cut_off_inputs(agent: RecurrentAgent, below: float = 0.05) -> dict[str, float]:
+    """Per masked layer, the share of its input features that fewer than ``below`` of the (mask, output row)
+    pairs keep. Random 2:4 masks keep every input in about half the rows; a score that follows the inputs'
+    activation EMA can prune a quiet input in nearly every row, which then cuts its unit off downstream."""
+    shares = {}
+    for name, layer in agent.named_masked_layers():
+        kept = layer.hard_masks()[..., : layer.in_features].float().mean(dim=(0, 1))  # [in]
+        shares[name] = float((kept < below).float().mean())
+    return shares
+
+
 def _pattern_cmap(n_patterns: int) -> ListedColormap:
     base = colormaps["tab10" if n_patterns <= 10 else "viridis"].resampled(n_patterns)
     return ListedColormap([base(k) for k in range(n_patterns)])
@@ -145,7 +157,15 @@ def _sparsity_md(agent: RecurrentAgent, mask_labels: Sequence[str]) -> list[str]
     columns = ["all masks", *mask_labels[: len(detail)]]
     return ["## Sparsity (pruned fraction of each layer's weights)", ""] + _md_grid(
         "layer", columns, LAYER_NAMES, values
-    ) + [f"Overall sparsity of the masked layers: {overall:.3f}", ""]
+    ) + [f"Overall sparsity of the masked layers: {overall:.3f}", ""] + _cut_off_md(agent)
+
+
+def _cut_off_md(agent: RecurrentAgent) -> list[str]:
+    shares = cut_off_inputs(agent)
+    if not shares:
+        return []
+    return ["Share of each masked layer's inputs kept by fewer than 5% of the rows of all masks (cut off): "
+            + ", ".join(f"{name} {share:.2f}" for name, share in shares.items()) + ".", ""]
 
 
 def _sparsity_figure(agent: RecurrentAgent, mask_labels: Sequence[str]) -> Figure:

@@ -13,6 +13,7 @@ import torch
 from k24_rllib.analysis import (
     acting_pattern_probability,
     analyze,
+    cut_off_inputs,
     mask_agreement,
     pattern_agreement,
     pattern_choices,
@@ -87,6 +88,15 @@ def test_the_acting_pattern_probability_follows_the_temperature() -> None:
     assert bool((acting_pattern_probability(agent) < 0.9).all())
 
 
+def test_cut_off_inputs_finds_an_input_that_every_row_prunes() -> None:
+    agent = make_agent("k24")
+    assert cut_off_inputs(agent) == {name: 0.0 for name in ("fc1", "fc2", "fc3", "fc4")}  # random-like masks
+    fc2 = agent.fc2
+    with torch.no_grad():
+        fc2.ema[0] = 1e-6  # a quiet input: every row's score for it is ~0, so every group prunes it
+    assert cut_off_inputs(agent)["fc2"] == 1 / fc2.in_features
+
+
 def test_kalei_agreement_matches_mask_stats() -> None:
     agent = make_agent("kalei")
     agreement = mask_agreement(agent)
@@ -113,6 +123,7 @@ def test_analyze_writes_pictures_and_summary(mask: str, pngs: set[str], tmp_path
     layer_rows = [line for line in summary.splitlines() if line.startswith(tuple(f"| fc{k} |" for k in range(1, 5)))]
     assert len(layer_rows) == 4
     assert "Overall sparsity of the masked layers:" in summary
+    assert ("inputs kept by fewer than 5% of the rows" in summary) == (mask != "none")
     if mask == "k24":
         assert "| agent 2 |" in summary and "Overall sparsity of the masked layers: 0.500" in summary
     if mask == "none":
