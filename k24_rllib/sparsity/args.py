@@ -97,7 +97,7 @@ class K24Args(_ArgsMixin):
     anneal_start: float = 0.0
     anneal_end: float = 0.8
     anneal_end_step: int | None = None
-    ema_momentum: float = 0.99
+    ema_momentum: float = 0.99  # 1.0: the EMA stays at 1, so the mask score ignores activations (docs/k24.md)
     hetero_init_scale: float = 3.0  # 0.01 (the guide's) leaves agents' masks alike: docs/k24.md, "Diversity"
     div_coef: float = 0.1
     deque_len: int = 100
@@ -125,7 +125,7 @@ class K24Args(_ArgsMixin):
         )
         if self.anneal_end_step is not None:
             self._require_positive_int("anneal_end_step")
-        self._require(0.0 <= self.ema_momentum < 1.0, "ema_momentum", "must be in [0, 1)")
+        self._require(0.0 <= self.ema_momentum <= 1.0, "ema_momentum", "must be in [0, 1]")
         self._require(self.hetero_init_scale >= 0, "hetero_init_scale", "must be >= 0")
         self._require(self.div_coef >= 0, "div_coef", "must be >= 0")
         self._require_positive_int("deque_len")

@@ -33,7 +33,7 @@ def test_unknown_key_named_with_valid_list(cls):
         ("reset_ratio", 1.5),
         ("reset_ratio", 0.0),
         ("anneal_end", -0.1),
-        ("ema_momentum", 1.0),
+        ("ema_momentum", 1.5),
         ("deque_len", 0),
         ("reset_interval", 2.5),
         ("n", 4),

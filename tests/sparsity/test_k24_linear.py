@@ -145,6 +145,16 @@ def test_sequence_ema_equals_one_ema_step_per_timestep():
     torch.testing.assert_close(layer.ema, stepwise.ema)
 
 
+def test_ema_momentum_one_keeps_the_score_free_of_activations():
+    """At momentum 1 the EMA stays at its initial 1: the masks follow |W| * sigmoid(alpha) alone."""
+    torch.manual_seed(7)
+    layer = K24Linear(6, 4, n_masks=2, ema_momentum=1.0)
+    reference = copy.deepcopy(layer)
+    layer(torch.randn(5, 6) * 10, torch.zeros(5, dtype=torch.long))
+    assert torch.equal(layer.ema, torch.ones(8))
+    torch.testing.assert_close(layer.pattern_logits(), reference.pattern_logits())
+
+
 def test_ema_updates_in_training_only_and_is_saved():
     torch.manual_seed(3)
     layer = K24Linear(6, 4, n_masks=2, ema_momentum=0.9)
