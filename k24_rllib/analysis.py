@@ -72,8 +72,11 @@ def mask_agreement(agent: RecurrentAgent) -> torch.Tensor:
     return (masks[:, None] == masks[None]).float().mean(dim=-1)
 
 
+CUT_OFF_BELOW = 0.05  # an input kept by fewer than this share of a layer's (mask, output row) pairs is cut off
+
+
 @torch.no_grad()
-def cut_off_inputs(agent: RecurrentAgent, below: float = 0.05) -> dict[str, float]:
+def cut_off_inputs(agent: RecurrentAgent, below: float = CUT_OFF_BELOW) -> dict[str, float]:
     """Per masked layer, the share of its input features that fewer than ``below`` of the (mask, output row)
     pairs keep. Random 2:4 masks keep every input in about half the rows; a score that follows the inputs'
     activation EMA can prune a quiet input in nearly every row, which then cuts its unit off downstream."""
@@ -164,7 +167,8 @@ def _cut_off_md(agent: RecurrentAgent) -> list[str]:
     shares = cut_off_inputs(agent)
     if not shares:
         return []
-    return ["Share of each masked layer's inputs kept by fewer than 5% of the rows of all masks (cut off): "
+    return [f"Share of each masked layer's inputs kept by fewer than {CUT_OFF_BELOW:.0%} of the rows of all masks "
+            "(cut off): "
             + ", ".join(f"{name} {share:.2f}" for name, share in shares.items()) + ".", ""]
 
 
