@@ -174,6 +174,11 @@ class RecurrentAgent(nn.Module):
         for layer in self.masked_layers():
             layer.set_temperature(t)
 
+    def set_pruned_scale(self, scale: float) -> None:
+        """Share of pruned weights that every masked layer keeps (``K24_args.fade_pruned``; no-op for others)."""
+        for layer in self.masked_layers():
+            layer.set_pruned_scale(scale)
+
     def diversity_loss(self) -> torch.Tensor:
         """The pluggable ``diversity`` loss over the masked layers (0 without masks)."""
         if self.diversity is None:

@@ -35,6 +35,7 @@ from k24_rllib.sparsity.schedules import (
     linear_temperature,
     make_temperature_schedule,
     progress,
+    pruned_scale,
 )
 
 __all__ = [
@@ -65,6 +66,7 @@ __all__ = [
     "pairwise_symmetric_kl",
     "pattern_stats",
     "progress",
+    "pruned_scale",
     "reset_collapsed_groups",
     "reset_dead_weights",
     "sparsities",

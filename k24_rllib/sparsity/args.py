@@ -109,6 +109,7 @@ class K24Args(_ArgsMixin):
     m: int = 4
     schedule: str = "linear"
     mask_sample: str = "sequence"
+    fade_pruned: bool = False  # True: pruned weights fade out as tau anneals, exact N:M after (docs/k24.md)
 
     def _validate(self) -> None:
         self._require(self.temperature_min > 0, "temperature_min", "must be > 0")

@@ -24,7 +24,9 @@ class K24Linear(MaskedLinearBase):
     Pattern logits per group g: l[g, p] = sum_k S[g, k] P[p, k] with S = |W| * ema * sigmoid(alpha), standardised
     over the patterns so the ``temperature`` buffer means the same at every weight scale. Training forwards draw
     a hard Gumbel-softmax pattern (straight-through, so gradients reach alpha and W) and update the EMA; eval
-    forwards take the argmax pattern, with no noise and no EMA update.
+    forwards take the argmax pattern, with no noise and no EMA update. ``pruned_scale`` (0 by default) is the
+    share of each pruned weight a forward keeps: ``K24_args.fade_pruned`` lowers it from 1 (dense) to 0 (exact
+    N:M) as the temperature anneals, so the network starts dense and turns sparse as its masks settle.
     """
 
     def __init__(
@@ -46,6 +48,7 @@ class K24Linear(MaskedLinearBase):
         self.alpha = nn.Parameter(torch.randn(n_masks, out_features, self.padded_in) * hetero_init_scale)
         self.register_buffer("ema", torch.ones(self.padded_in))
         self.register_buffer("temperature", torch.tensor(1.0))
+        self.register_buffer("pruned_scale", torch.tensor(0.0))
 
     @property
     def padded_in(self) -> int:
@@ -63,7 +66,19 @@ class K24Linear(MaskedLinearBase):
             raise ValueError(f"temperature must be > 0, got {t}")
         self.temperature.fill_(float(t))
 
-    cache_sources = ("weight", "alpha", "ema")  # the argmax masks depend on these, not on the temperature
+    def set_pruned_scale(self, scale: float) -> None:
+        """Share of each pruned weight that forwards keep: 0 exact N:M, 1 dense (``K24_args.fade_pruned``)."""
+        if not 0.0 <= scale <= 1.0:
+            raise ValueError(f"pruned_scale must be in [0, 1], got {scale}")
+        self.pruned_scale.fill_(float(scale))
+
+    # the acting weights depend on these, not on the temperature
+    cache_sources = ("weight", "alpha", "ema", "pruned_scale")
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
+        # checkpoints saved before ``pruned_scale`` existed held exact N:M layers: scale 0
+        state_dict.setdefault(prefix + "pruned_scale", torch.zeros(()))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _padded_weight(self) -> torch.Tensor:
         return F.pad(self.weight, (0, self.padded_in - self.in_features))
@@ -110,8 +125,13 @@ class K24Linear(MaskedLinearBase):
         return self._masks_from_choice(choice.movedim(-1, 0))
 
     def masked_weights(self) -> torch.Tensor:
-        """Argmax-masked weights [n_masks, out, in_features] (padding stripped): what acting and export use."""
-        return self.weight * self.hard_masks()[..., : self.in_features]
+        """Argmax-masked weights [n_masks, out, in_features] (padding stripped): what acting and export use.
+        Pruned weights count ``pruned_scale`` (0 once ``fade_pruned`` has annealed, so export is exact N:M)."""
+        return self.weight * self._keep(self.hard_masks()[..., : self.in_features])
+
+    def _keep(self, masks: torch.Tensor) -> torch.Tensor:
+        """0/1 masks -> what each weight is multiplied by: 1 where kept, ``pruned_scale`` where pruned."""
+        return masks + self.pruned_scale * (1.0 - masks)
 
     @torch.no_grad()
     def _observe(self, step_means: torch.Tensor) -> None:
@@ -129,7 +149,7 @@ class K24Linear(MaskedLinearBase):
     def sample_weights(self, draws: int) -> torch.Tensor:
         """``draws`` hard Gumbel-softmax samples [draws, n_masks, out, in]; straight-through when autograd is on."""
         choice = hard_gumbel_softmax(self._logits_first(), float(self.temperature), draws)  # [P, draws, ...]
-        return self.weight * self._masks_from_choice(choice)[..., : self.in_features]
+        return self.weight * self._keep(self._masks_from_choice(choice)[..., : self.in_features])
 
     def extra_repr(self) -> str:
         return (

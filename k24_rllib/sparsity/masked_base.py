@@ -71,6 +71,9 @@ class MaskedLinearBase(nn.Module):
     def set_temperature(self, t: float) -> None:
         """Layers without a temperature ignore it, so callers can set it on any masked layer."""
 
+    def set_pruned_scale(self, scale: float) -> None:
+        """Layers whose pruned weights are always zero ignore it, so callers can set it on any masked layer."""
+
     def invalidate_cache(self) -> None:
         """Drop the eval-mode weight cache (only needed after out-of-band edits, e.g. ``.data`` swaps)."""
         self._cache = None

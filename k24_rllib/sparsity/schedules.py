@@ -64,3 +64,11 @@ def make_temperature_schedule(
         return shape(fraction, args.temperature_init, args.temperature_min)
 
     return tau
+
+
+def pruned_scale(tau: float, t_init: float, t_min: float) -> float:
+    """Share of each pruned weight kept at temperature ``tau`` (``K24_args.fade_pruned``): 1 at ``t_init``, 0 at
+    ``t_min``, linear in tau between, so it fades with the temperature's own shape; 0 when the two are equal."""
+    if t_init <= t_min:
+        return 0.0
+    return min(max((tau - t_min) / (t_init - t_min), 0.0), 1.0)

@@ -22,6 +22,7 @@ from k24_rllib.sparsity import (
     make_temperature_schedule,
     pairwise_symmetric_kl,
     progress,
+    pruned_scale,
 )
 
 
@@ -63,6 +64,10 @@ class MaskController:
         tau = float(self.temperature(t_env))
         self.agent.set_temperature(tau)
         stats["temperature"] = tau
+        if getattr(self.settings, "fade_pruned", False):
+            args = self.settings
+            stats["pruned_scale"] = scale = pruned_scale(tau, args.temperature_init, args.temperature_min)
+            self.agent.set_pruned_scale(scale)
         reset_now = self.resets.due(t_env)
         if getattr(self.settings, "use_adaptive_reset", False):
             kl = pairwise_symmetric_kl(self.agent.masked_layers())

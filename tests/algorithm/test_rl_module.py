@@ -70,10 +70,12 @@ def test_inference_only_module_has_no_mixer_or_targets_but_keeps_schedules():
     state = learner_module.get_state(inference_only=True)
     assert not any(k.startswith(("mixer", "_target")) for k in state)
     learner_module.agent.set_temperature(0.7)
+    learner_module.agent.set_pruned_scale(0.4)  # K24_args.fade_pruned: acting must keep what training keeps
     learner_module.epsilon.fill_(0.3)
     acting.set_state(learner_module.get_state(inference_only=True))
     assert float(acting.epsilon) == pytest.approx(0.3)
     assert float(acting.agent.fc1.temperature) == pytest.approx(0.7)
+    assert float(acting.agent.fc4.pruned_scale) == pytest.approx(0.4)
 
 
 def episode_batch(batch_size: int, steps: int) -> dict:

@@ -264,3 +264,47 @@ def test_a_group_whose_scores_are_all_equal_keeps_gradients_finite():
     layer.train()
     layer.forward_slots(torch.randn(2, 3, 1, 8)).sum().backward()
     assert all(torch.isfinite(p.grad).all() for p in (layer.weight, layer.alpha))
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_pruned_scale_keeps_that_share_of_every_pruned_weight(train):
+    """``fade_pruned``: at scale s a forward multiplies each weight by 1 where its mask keeps it and by s where
+    it prunes it (training draws and acting alike): 1 is the dense layer, 0 the exact 2:4 layer."""
+    torch.manual_seed(3)
+    layer = K24Linear(12, 6, n_masks=3, hetero_init_scale=3.0).train(train)
+    layer.set_temperature(0.01)  # training draws = the argmax masks, so both modes read the same masks
+    masks = layer.hard_masks()[..., :12]
+    for scale in (0.0, 0.5, 1.0):
+        layer.set_pruned_scale(scale)
+        for mask in range(3):
+            expected = layer.weight * (masks[mask] + scale * (1 - masks[mask]))
+            torch.testing.assert_close(forward_weights(layer, mask), expected.detach())
+    layer.set_pruned_scale(0.0)
+    assert all(exactly_nm(forward_weights(layer, mask), 2, 4) for mask in range(3))
+
+
+def test_pruned_scale_reaches_the_acting_cache_and_the_gradient():
+    torch.manual_seed(4)
+    layer = K24Linear(8, 4, n_masks=2)
+    x, ids = torch.randn(5, 8), torch.tensor([0, 1, 0, 1, 1])
+    layer.eval()
+    with torch.no_grad():
+        sparse = layer(x, ids)
+        layer.set_pruned_scale(1.0)  # dense: every mask sees the whole shared weight
+        torch.testing.assert_close(layer(x, ids), F.linear(x, layer.weight, layer.bias))
+        assert not torch.allclose(layer(x, ids), sparse)
+    layer.train().set_temperature(1.0)
+    layer.set_pruned_scale(0.5)
+    layer(x, ids).square().sum().backward()
+    assert layer.alpha.grad.abs().sum() > 0  # the masks still matter, so alpha still learns
+    with pytest.raises(ValueError, match="pruned_scale"):
+        layer.set_pruned_scale(1.5)
+
+
+def test_a_checkpoint_from_before_pruned_scale_loads_as_exact_nm():
+    layer = K24Linear(8, 4, n_masks=2)
+    old = {k: v for k, v in layer.state_dict().items() if k != "pruned_scale"}
+    fresh = K24Linear(8, 4, n_masks=2)
+    fresh.set_pruned_scale(0.7)
+    fresh.load_state_dict(old)  # strict: the missing key is filled in, not an error
+    assert float(fresh.pruned_scale) == 0.0

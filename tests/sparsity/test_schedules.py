@@ -1,6 +1,6 @@
 import pytest
 
-from k24_rllib.sparsity import K24Args, cosine_temperature, make_temperature_schedule, progress
+from k24_rllib.sparsity import K24Args, cosine_temperature, make_temperature_schedule, progress, pruned_scale
 
 
 def test_linear_hits_endpoints_and_stays():
@@ -48,3 +48,10 @@ def test_progress_is_clamped():
     assert progress(50, 100) == 0.5 and progress(500, 100) == 1.0
     with pytest.raises(ValueError):
         progress(1, 0)
+
+
+def test_pruned_scale_fades_with_the_temperature():
+    assert pruned_scale(5.0, 5.0, 0.1) == 1.0 and pruned_scale(0.1, 5.0, 0.1) == 0.0
+    assert pruned_scale(2.55, 5.0, 0.1) == pytest.approx(0.5)
+    assert pruned_scale(7.0, 5.0, 0.1) == 1.0 and pruned_scale(0.05, 5.0, 0.1) == 0.0  # a custom schedule's tau
+    assert pruned_scale(0.1, 0.1, 0.1) == 0.0  # no annealing: exact N:M throughout

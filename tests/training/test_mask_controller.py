@@ -26,6 +26,17 @@ def test_the_temperature_follows_the_schedule_into_every_masked_layer():
     assert c.on_step(9000, None)["temperature"] == pytest.approx(0.1)
 
 
+def test_fade_pruned_follows_the_temperature_into_every_masked_layer():
+    c = controller("k24", temperature_init=5.0, temperature_min=0.1, anneal_end=0.5, fade_pruned=True)
+    assert c.on_step(2500, None)["pruned_scale"] == pytest.approx(0.5)
+    assert all(float(layer.pruned_scale) == pytest.approx(0.5) for layer in c.agent.masked_layers())
+    assert c.on_step(5000, None)["pruned_scale"] == 0.0  # annealing over: exact 2:4 from here on
+    assert all(float(layer.pruned_scale) == 0.0 for layer in c.agent.masked_layers())
+    default = controller("k24", temperature_init=5.0, temperature_min=0.1, anneal_end=0.5)
+    assert "pruned_scale" not in default.on_step(2500, None)
+    assert all(float(layer.pruned_scale) == 0.0 for layer in default.agent.masked_layers())
+
+
 @pytest.mark.parametrize("mask", ["k24", "kalei"])
 def test_resets_run_on_their_interval_and_are_counted(mask):
     c = controller(mask)
