@@ -74,7 +74,7 @@ def mask_kind(name: str) -> MaskKind:
 
 def _k24_layer(in_features: int, out_features: int, n_masks: int, args: K24Args) -> nn.Module:
     return K24Linear(in_features, out_features, n_masks, n=args.n, m=args.m, ema_momentum=args.ema_momentum,
-                     hetero_init_scale=args.hetero_init_scale)
+                     hetero_init_scale=args.hetero_init_scale, fade_pruned=args.fade_pruned)
 
 
 def _kalei_layer(in_features: int, out_features: int, n_masks: int, args: KaleiArgs) -> nn.Module:

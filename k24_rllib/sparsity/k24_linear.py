@@ -39,6 +39,7 @@ class K24Linear(MaskedLinearBase):
         ema_momentum: float = 0.99,
         hetero_init_scale: float = K24Args.hetero_init_scale,
         bias: bool = True,
+        fade_pruned: bool = False,
     ) -> None:
         super().__init__(in_features, out_features, n_masks, bias)
         self.n, self.m = n, m
@@ -48,6 +49,7 @@ class K24Linear(MaskedLinearBase):
         self.alpha = nn.Parameter(torch.randn(n_masks, out_features, self.padded_in) * hetero_init_scale)
         self.register_buffer("ema", torch.ones(self.padded_in))
         self.register_buffer("temperature", torch.tensor(1.0))
+        self.fade_pruned = fade_pruned  # False: exact N:M always, and forwards skip the scale's arithmetic
         self.register_buffer("pruned_scale", torch.tensor(0.0))
 
     @property
@@ -70,6 +72,8 @@ class K24Linear(MaskedLinearBase):
         """Share of each pruned weight that forwards keep: 0 exact N:M, 1 dense (``K24_args.fade_pruned``)."""
         if not 0.0 <= scale <= 1.0:
             raise ValueError(f"pruned_scale must be in [0, 1], got {scale}")
+        if scale and not self.fade_pruned:
+            raise ValueError(f"pruned_scale {scale} needs a layer built with fade_pruned=True (K24_args.fade_pruned)")
         self.pruned_scale.fill_(float(scale))
 
     # the acting weights depend on these, not on the temperature
@@ -131,6 +135,8 @@ class K24Linear(MaskedLinearBase):
 
     def _keep(self, masks: torch.Tensor) -> torch.Tensor:
         """0/1 masks -> what each weight is multiplied by: 1 where kept, ``pruned_scale`` where pruned."""
+        if not self.fade_pruned:
+            return masks
         return masks + self.pruned_scale * (1.0 - masks)
 
     @torch.no_grad()

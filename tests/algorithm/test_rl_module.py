@@ -63,9 +63,10 @@ def test_inference_is_greedy_deterministic_and_legal():
 
 
 def test_inference_only_module_has_no_mixer_or_targets_but_keeps_schedules():
-    learner_module = build()
+    fading = {"K24_args": {"fade_pruned": True}}
+    learner_module = build(**fading)
     learner_module.make_target_networks()
-    acting = build(inference_only=True)
+    acting = build(inference_only=True, **fading)
     assert not hasattr(acting, "mixer") and not hasattr(acting, "_target_agent")
     state = learner_module.get_state(inference_only=True)
     assert not any(k.startswith(("mixer", "_target")) for k in state)

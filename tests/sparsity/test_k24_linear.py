@@ -271,7 +271,7 @@ def test_pruned_scale_keeps_that_share_of_every_pruned_weight(train):
     """``fade_pruned``: at scale s a forward multiplies each weight by 1 where its mask keeps it and by s where
     it prunes it (training draws and acting alike): 1 is the dense layer, 0 the exact 2:4 layer."""
     torch.manual_seed(3)
-    layer = K24Linear(12, 6, n_masks=3, hetero_init_scale=3.0).train(train)
+    layer = K24Linear(12, 6, n_masks=3, hetero_init_scale=3.0, fade_pruned=True).train(train)
     layer.set_temperature(0.01)  # training draws = the argmax masks, so both modes read the same masks
     masks = layer.hard_masks()[..., :12]
     for scale in (0.0, 0.5, 1.0):
@@ -285,7 +285,7 @@ def test_pruned_scale_keeps_that_share_of_every_pruned_weight(train):
 
 def test_pruned_scale_reaches_the_acting_cache_and_the_gradient():
     torch.manual_seed(4)
-    layer = K24Linear(8, 4, n_masks=2)
+    layer = K24Linear(8, 4, n_masks=2, fade_pruned=True)
     x, ids = torch.randn(5, 8), torch.tensor([0, 1, 0, 1, 1])
     layer.eval()
     with torch.no_grad():
@@ -299,12 +299,14 @@ def test_pruned_scale_reaches_the_acting_cache_and_the_gradient():
     assert layer.alpha.grad.abs().sum() > 0  # the masks still matter, so alpha still learns
     with pytest.raises(ValueError, match="pruned_scale"):
         layer.set_pruned_scale(1.5)
+    with pytest.raises(ValueError, match="fade_pruned=True"):  # a layer built exact N:M stays exact N:M
+        K24Linear(8, 4, n_masks=2).set_pruned_scale(0.5)
 
 
 def test_a_checkpoint_from_before_pruned_scale_loads_as_exact_nm():
     layer = K24Linear(8, 4, n_masks=2)
     old = {k: v for k, v in layer.state_dict().items() if k != "pruned_scale"}
-    fresh = K24Linear(8, 4, n_masks=2)
+    fresh = K24Linear(8, 4, n_masks=2, fade_pruned=True)
     fresh.set_pruned_scale(0.7)
     fresh.load_state_dict(old)  # strict: the missing key is filled in, not an error
     assert float(fresh.pruned_scale) == 0.0

@@ -13,8 +13,8 @@ T_MAX = 10_000
 
 
 def controller(mask: str, **k24) -> MaskController:
-    agent = RecurrentAgent(10, 5, n_masks=3, hidden_dim=16, mask=mask)
     args = K24Args(reset_interval=1000, **k24)
+    agent = RecurrentAgent(10, 5, n_masks=3, hidden_dim=16, mask=mask, k24_args=args)
     return MaskController(agent, T_MAX, args, KaleiArgs(reset_interval=1000), seed=0)
 
 
