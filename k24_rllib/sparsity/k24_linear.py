@@ -51,6 +51,8 @@ class K24Linear(MaskedLinearBase):
         self.register_buffer("temperature", torch.tensor(1.0))
         self.fade_pruned = fade_pruned  # False: exact N:M always, and forwards skip the scale's arithmetic
         self.register_buffer("pruned_scale", torch.tensor(0.0))
+        if fade_pruned:  # only then do the acting weights read the scale (the cache key check is on acting's path)
+            self.cache_sources = (*K24Linear.cache_sources, "pruned_scale")
 
     @property
     def padded_in(self) -> int:
@@ -76,8 +78,7 @@ class K24Linear(MaskedLinearBase):
             raise ValueError(f"pruned_scale {scale} needs a layer built with fade_pruned=True (K24_args.fade_pruned)")
         self.pruned_scale.fill_(float(scale))
 
-    # the acting weights depend on these, not on the temperature
-    cache_sources = ("weight", "alpha", "ema", "pruned_scale")
+    cache_sources = ("weight", "alpha", "ema")  # the argmax masks depend on these, not on the temperature
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
         # checkpoints saved before ``pruned_scale`` existed held exact N:M layers: scale 0

@@ -10,7 +10,7 @@ types a team has.
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import nn
@@ -27,7 +27,8 @@ class MaskedLinearBase(nn.Module):
     around every acting forward) keep it.
     """
 
-    cache_sources: ClassVar[tuple[str, ...]] = ("weight",)  # parameters/buffers the deterministic weights read
+    # parameters/buffers the deterministic weights read; a layer may extend it per instance
+    cache_sources: tuple[str, ...] = ("weight",)
 
     def __init__(self, in_features: int, out_features: int, n_masks: int, bias: bool) -> None:
         super().__init__()
