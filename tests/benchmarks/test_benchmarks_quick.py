@@ -132,3 +132,42 @@ def test_markdown_cells(bench: Callable[[str], ModuleType]) -> None:
         "| 1,234 | - | x\\|y |",
         "| 1.20e-05 | yes | - |",
     ]
+
+
+def _learning_json(path: Path, runs: list[tuple[str, int, float]]) -> Path:
+    """A learning.json with one finished run per (mask, seed, final win), each with a three-point curve."""
+    def run(mask: str, seed: int, win: float) -> dict:
+        curve = [{"env_steps": s, "test_win_rate": w} for s, w in ((1000, 0.1), (2000, 0.55), (3000, win))]
+        reached = {"0.5": 2000, "0.8": 3000 if win >= 0.8 else None}
+        return {"env": "3m", "mask": mask, "seed": seed, "env_steps": 3000 + seed, "final_test_win_rate": win,
+                "final_test_win_ci95": [win - 0.1, win + 0.05], "reached": reached, "curve": curve}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"runs": [run(*r) for r in runs]}))
+    return path
+
+
+def test_compare_curves_puts_finished_plans_side_by_side(bench, tmp_path: Path) -> None:
+    qmix = _learning_json(tmp_path / "qmix" / "learning.json", [("none", 0, 0.9), ("none", 1, 0.8)])
+    mixed = _learning_json(tmp_path / "mixed" / "learning.json", [("k24", 0, 0.7), ("kalei", 0, 0.85)])
+    paths = bench("compare_curves").main(
+        ["--env", "3m", "--output", str(tmp_path / "out"), f"QMIX={qmix}", f"K-2:4={mixed}#k24"]
+    )
+    markdown = paths["md"].read_text()
+    assert table_rows(markdown, "QMIX") == [
+        f"| QMIX | 0, 1 | 3,001 | 0.90 (0.80-0.95); 0.80 (0.70-0.85) | 2,000; 2,000 | 3,000; 3,000 | {qmix} |"
+    ]
+    # "#k24" keeps the K-2:4 run of a plan that also holds Kaleidoscope's
+    k24_row = f"| K-2:4 | 0 | 3,000 | 0.70 (0.60-0.75) | 2,000 | not reached | {mixed} |"
+    assert table_rows(markdown, "K-2:4") == [k24_row]
+    assert paths["png"].read_bytes()[:8] == PNG_MAGIC and "](compare_curves.png)" in markdown
+
+
+def test_compare_curves_names_a_malformed_plan_or_a_missing_run(bench, tmp_path: Path) -> None:
+    compare = bench("compare_curves")
+    with pytest.raises(SystemExit, match="2"):  # argparse: LABEL=PATH expected
+        compare.main(["--env", "3m", "no-label-here"])
+    plan = _learning_json(tmp_path / "learning.json", [("none", 0, 0.9)])
+    with pytest.raises(SystemExit, match="no finished run on 3m with mask k24"):
+        compare.main(["--env", "3m", "--output", str(tmp_path), f"QMIX={plan}#k24"])
+    with pytest.raises(SystemExit, match="no such learning.json"):
+        compare.main(["--env", "3m", "--output", str(tmp_path), f"QMIX={tmp_path / 'missing.json'}"])
