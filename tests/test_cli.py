@@ -137,6 +137,14 @@ def test_evaluate_script_missing_checkpoint(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_evaluate_names_a_malformed_mask_assignment_before_ray_starts(tmp_path, capsys):
+    from k24_rllib.evaluate import main as evaluate
+
+    with pytest.raises(SystemExit) as exit_:
+        evaluate(["--checkpoint", str(tmp_path), "--masks", "1,x"])
+    assert exit_.value.code == 2 and "expected mask numbers separated by commas, e.g. 1,0" in capsys.readouterr().err
+
+
 def test_the_sc2_install_message_reaches_the_user_whole():
     pytest.importorskip("ray")
     if importlib.util.find_spec("smac") is not None:

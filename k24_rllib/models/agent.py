@@ -169,6 +169,25 @@ class RecurrentAgent(nn.Module):
         """The masked layers among fc1..fc4, in forward order."""
         return [layer for _, layer in self.named_masked_layers()]
 
+    @torch.no_grad()
+    def reassign_masks(self, sources: Sequence[int]) -> None:
+        """Mask i takes mask ``sources[i]``'s own parameters in every masked layer, in place; shared weights stay.
+
+        ``[1, 0]`` swaps two unit types' masks, ``[0, 0]`` gives both the first one's. What a greedy test loses then
+        is what the masks' differences are worth in play, which pattern similarity alone does not say.
+        """
+        layers = self.masked_layers()
+        if not layers:
+            raise ValueError("this network has no masks (mask 'none'): there is nothing to reassign")
+        n_masks = layers[0].n_masks
+        if len(sources) != n_masks or not all(0 <= i < n_masks for i in sources):
+            raise ValueError(f"masks {list(sources)} must name one of the {n_masks} masks (0..{n_masks - 1}) for "
+                             f"each of them, e.g. {list(range(n_masks))[::-1]}")
+        for layer in layers:
+            for name in layer.own_parameters:
+                own = getattr(layer, name)
+                own.copy_(own[list(sources)])
+
     def set_temperature(self, t: float) -> None:
         """Gumbel-softmax temperature of every masked layer (no-op for masks without one)."""
         for layer in self.masked_layers():

@@ -79,6 +79,7 @@ class K24Linear(MaskedLinearBase):
         self.pruned_scale.fill_(float(scale))
 
     cache_sources = ("weight", "alpha", "ema")  # the argmax masks depend on these, not on the temperature
+    own_parameters = ("alpha",)
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
         # checkpoints saved before ``pruned_scale`` existed held exact N:M layers: scale 0

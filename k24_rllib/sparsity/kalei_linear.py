@@ -36,6 +36,7 @@ class KaleiLinear(MaskedLinearBase):
         return -(u * self.threshold_init_scale + self.threshold_init_bias)
 
     cache_sources = ("weight", "thresholds")
+    own_parameters = ("thresholds",)
 
     def hard_masks(self) -> torch.Tensor:
         """Float 0/1 [n_masks, out, in]: 1 where mask i keeps the weight."""

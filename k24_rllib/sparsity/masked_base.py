@@ -29,6 +29,8 @@ class MaskedLinearBase(nn.Module):
 
     # parameters/buffers the deterministic weights read; a layer may extend it per instance
     cache_sources: tuple[str, ...] = ("weight",)
+    # per-mask parameters, mask axis first: what tells one mask from another (the rest is shared)
+    own_parameters: tuple[str, ...] = ()
 
     def __init__(self, in_features: int, out_features: int, n_masks: int, bias: bool) -> None:
         super().__init__()

@@ -250,3 +250,40 @@ def test_dense_layers_are_what_a_plain_network_computes():
     agent = RecurrentAgent(OBS, ACTIONS, AGENTS, masked_layers=("fc2",))
     x = torch.randn(AGENTS, 5, 1, OBS)
     assert torch.equal(agent.fc1.forward_slots(x), F.linear(x, agent.fc1.weight, agent.fc1.bias))
+
+
+@pytest.mark.parametrize(
+    "mask, k24_args, kalei_args",
+    [
+        ("k24", K24Args(hetero_init_scale=2.0), None),
+        ("kalei", None, KaleiArgs(threshold_init_scale=2.0, threshold_init_bias=2.0)),
+    ],
+)
+def test_reassigned_masks_act_as_the_masks_they_took(mask, k24_args, kalei_args):
+    torch.manual_seed(3)
+    agent = RecurrentAgent(OBS, ACTIONS, AGENTS, mask=mask, k24_args=k24_args, kalei_args=kalei_args).eval()
+    obs, hidden = torch.randn(5, AGENTS, OBS), agent.initial_state(5, AGENTS)
+    before = [layer.hard_masks().clone() for layer in agent.masked_layers()]
+    shared = [layer.weight.clone() for layer in agent.masked_layers()]
+    q_before, _ = agent(obs, hidden)  # cached acting weights, which the reassignment must invalidate
+    original = copy.deepcopy(agent)
+    sources = [1, 0, 0]  # masks 0 and 1 swap; mask 2 takes mask 0's original
+    agent.reassign_masks(sources)
+    for layer, old, weight in zip(agent.masked_layers(), before, shared):
+        assert torch.equal(layer.hard_masks(), old[sources]) and torch.equal(layer.weight, weight)
+    q_after, _ = agent(obs, hidden)
+    # agent i now acts as the original network does with mask sources[i]
+    q_expected, _ = original(obs, hidden, torch.tensor(sources))
+    assert torch.equal(q_after, q_expected)
+    assert not torch.allclose(q_after[:, 0], q_before[:, 0])
+
+
+def test_reassigning_masks_names_a_bad_assignment():
+    agent = RecurrentAgent(OBS, ACTIONS, AGENTS)
+    alpha = [layer.alpha.clone() for layer in agent.masked_layers()]
+    for sources in ([1, 0], [0, 1, 3], [-1, 0, 1]):
+        with pytest.raises(ValueError, match=r"one of the 3 masks \(0\.\.2\) for each of them, e\.g\. \[2, 1, 0\]"):
+            agent.reassign_masks(sources)
+    assert all(torch.equal(layer.alpha, a) for layer, a in zip(agent.masked_layers(), alpha))  # nothing moved
+    with pytest.raises(ValueError, match="no masks"):
+        RecurrentAgent(OBS, ACTIONS, AGENTS, mask="none").reassign_masks([0, 1, 2])
