@@ -183,6 +183,9 @@ class RecurrentAgent(nn.Module):
         if len(sources) != n_masks or not all(0 <= i < n_masks for i in sources):
             raise ValueError(f"masks {list(sources)} must name one of the {n_masks} masks (0..{n_masks - 1}) for "
                              f"each of them, e.g. {list(range(n_masks))[::-1]}")
+        unnamed = [type(layer).__name__ for layer in layers if not layer.own_parameters]
+        if unnamed:
+            raise ValueError(f"{unnamed[0]} names no own_parameters (its per-mask parameters): set the class attribute")
         for layer in layers:
             for name in layer.own_parameters:
                 own = getattr(layer, name)

@@ -9,6 +9,11 @@ from k24_rllib.models import RecurrentAgent, mask_ids_for
 from k24_rllib.sparsity import K24Args, K24Linear, KaleiArgs, KaleiLinear, MaskDistanceLoss, PatternOverlapLoss
 
 OBS, ACTIONS, AGENTS = 30, 9, 3
+# masks initialised far apart, so that different masks compute different things
+SPREAD_MASKS = [
+    ("k24", K24Args(hetero_init_scale=2.0), None),
+    ("kalei", None, KaleiArgs(threshold_init_scale=2.0, threshold_init_bias=2.0)),
+]
 
 
 def run(agent: RecurrentAgent, obs: torch.Tensor) -> torch.Tensor:
@@ -43,13 +48,7 @@ def test_mask_none_is_plain_shared_network():
     assert agent.get_sparsities() == ([0.0] * 4, {}, 0.0)
 
 
-@pytest.mark.parametrize(
-    "mask, k24_args, kalei_args",
-    [
-        ("k24", K24Args(hetero_init_scale=2.0), None),
-        ("kalei", None, KaleiArgs(threshold_init_scale=2.0, threshold_init_bias=2.0)),
-    ],
-)
+@pytest.mark.parametrize("mask, k24_args, kalei_args", SPREAD_MASKS)
 def test_different_mask_ids_differ_and_gradients_reach_shared_weights(mask, k24_args, kalei_args):
     torch.manual_seed(1)
     agent = RecurrentAgent(OBS, ACTIONS, AGENTS, mask=mask, k24_args=k24_args, kalei_args=kalei_args)
@@ -252,13 +251,7 @@ def test_dense_layers_are_what_a_plain_network_computes():
     assert torch.equal(agent.fc1.forward_slots(x), F.linear(x, agent.fc1.weight, agent.fc1.bias))
 
 
-@pytest.mark.parametrize(
-    "mask, k24_args, kalei_args",
-    [
-        ("k24", K24Args(hetero_init_scale=2.0), None),
-        ("kalei", None, KaleiArgs(threshold_init_scale=2.0, threshold_init_bias=2.0)),
-    ],
-)
+@pytest.mark.parametrize("mask, k24_args, kalei_args", SPREAD_MASKS)
 def test_reassigned_masks_act_as_the_masks_they_took(mask, k24_args, kalei_args):
     torch.manual_seed(3)
     agent = RecurrentAgent(OBS, ACTIONS, AGENTS, mask=mask, k24_args=k24_args, kalei_args=kalei_args).eval()
@@ -278,7 +271,7 @@ def test_reassigned_masks_act_as_the_masks_they_took(mask, k24_args, kalei_args)
     assert not torch.allclose(q_after[:, 0], q_before[:, 0])
 
 
-def test_reassigning_masks_names_a_bad_assignment():
+def test_reassigning_masks_names_a_bad_assignment(monkeypatch):
     agent = RecurrentAgent(OBS, ACTIONS, AGENTS)
     alpha = [layer.alpha.clone() for layer in agent.masked_layers()]
     for sources in ([1, 0], [0, 1, 3], [-1, 0, 1]):
@@ -287,3 +280,7 @@ def test_reassigning_masks_names_a_bad_assignment():
     assert all(torch.equal(layer.alpha, a) for layer, a in zip(agent.masked_layers(), alpha))  # nothing moved
     with pytest.raises(ValueError, match="no masks"):
         RecurrentAgent(OBS, ACTIONS, AGENTS, mask="none").reassign_masks([0, 1, 2])
+    layer_class = type(agent.fc1)
+    monkeypatch.setattr(layer_class, "own_parameters", ())  # a new mask kind that forgot to name them
+    with pytest.raises(ValueError, match="K24Linear names no own_parameters"):
+        agent.reassign_masks([2, 1, 0])
