@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
 from common import Table, add_common_args, run_meta, save_figure, set_threads, write_results
-from learning import _median_curve, win_cell
+from learning import plot_median_curve, win_cell
 from matplotlib.figure import Figure
 
 COLUMNS = {
@@ -55,11 +56,10 @@ def row(label: str, path: Path, runs: list[dict[str, Any]]) -> dict[str, Any]:
     def reached(share: str) -> str:
         return "; ".join(f"{r['reached'][share]:,}" if r["reached"].get(share) else "not reached" for r in runs)
 
-    steps = sorted(r["env_steps"] for r in runs)
     return {
         "label": label,
         "seeds": ", ".join(str(r["seed"]) for r in runs),
-        "env_steps": steps[len(steps) // 2],
+        "env_steps": round(statistics.median(r["env_steps"] for r in runs)),
         "final": "; ".join(win_cell(r) for r in runs),
         "reached_50": reached("0.5"),
         "reached_80": reached("0.8"),
@@ -72,7 +72,7 @@ def plot(plans: list[tuple[str, list[dict[str, Any]]]], env: str) -> Figure:
     fig = Figure(figsize=(7, 4.5))
     ax = fig.add_subplot(1, 1, 1)
     for i, (label, runs) in enumerate(plans):
-        _median_curve(ax, [r["curve"] for r in runs], "test_win_rate", f"C{i}", label)
+        plot_median_curve(ax, [r["curve"] for r in runs], "test_win_rate", f"C{i}", label)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("env steps")
     ax.set_ylabel("greedy test win rate")

@@ -382,7 +382,7 @@ def findings(rows: list[dict[str, Any]], runs: list[dict[str, Any]]) -> list[str
     return lines
 
 
-def _median_curve(ax: Any, curves: list[list[dict[str, Any]]], key: str, color: str | None, label: str) -> None:
+def plot_median_curve(ax: Any, curves: list[list[dict[str, Any]]], key: str, color: str | None, label: str) -> None:
     """Thin line per seed, bold median on the longest seed's env steps."""
     curves = [[p for p in c if p[key] is not None] for c in curves]
     curves = [c for c in curves if c]
@@ -404,7 +404,7 @@ def plot(runs: list[dict[str, Any]]) -> Figure:
         key = "test_win_rate" if ENVS[env].has_win_rate else "test_return"
         for mask in dict.fromkeys(r["mask"] for r in runs if r["env"] == env):
             curves = [r["curve"] for r in runs if r["env"] == env and r["mask"] == mask]
-            _median_curve(ax, curves, key, colors.get(mask), mask)
+            plot_median_curve(ax, curves, key, colors.get(mask), mask)
         if key == "test_win_rate":
             ax.axhline(TARGET["win_rate"], color="black", linestyle=":", linewidth=0.8)
             ax.set_ylim(-0.02, 1.02)
@@ -414,8 +414,8 @@ def plot(runs: list[dict[str, Any]]) -> Figure:
         ax.legend(fontsize=8)
         ax = fig.add_subplot(2, len(envs), len(envs) + pos + 1)
         curves = [r["curve"] for r in runs if r["env"] == env and r["mask"] == "k24"]
-        _median_curve(ax, curves, "pattern_max_similarity", colors["k24"], "k24 max")
-        _median_curve(ax, curves, "pattern_mean_similarity", "tab:orange", "k24 mean")
+        plot_median_curve(ax, curves, "pattern_max_similarity", colors["k24"], "k24 max")
+        plot_median_curve(ax, curves, "pattern_mean_similarity", "tab:orange", "k24 mean")
         ax.axhline(SIMILARITY_BAR, color="black", linestyle=":", linewidth=0.8)
         ax.axhline(1 / 6, color="gray", linestyle="--", linewidth=0.6)
         ax.set_ylim(0, 1.02)
