@@ -3,14 +3,19 @@ learning, and RLlib's multi-learner (DDP) path trains."""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import pytest
 
 pytest.importorskip("jaxmarl")
 
 from k24_rllib import K24QMixConfig  # noqa: E402
 from k24_rllib.algorithm.algorithm import SAMPLE_TAG  # noqa: E402
+from k24_rllib.algorithm.callbacks import K24Callbacks  # noqa: E402
 
 BATCH = 128
+GATE_TIMEOUT_S = 5.0  # how long a gated sample waits for the test before it finishes anyway
 
 
 def config(num_env_runners: int, intensity: float, **learners) -> K24QMixConfig:
@@ -44,6 +49,48 @@ def test_the_configured_replay_ratio_is_the_one_that_runs(ray_local, runners):
     lifetime = replay["num_env_steps_trained_lifetime"] / replay["num_env_steps_sampled_lifetime"]
     assert replay["replay_ratio_lifetime"] == pytest.approx(lifetime)
     assert 2.5 < lifetime <= 4.0 + tolerance  # below 4: no training before learning starts
+
+
+def gated_second_sample(gate: Path) -> type[K24Callbacks]:
+    """Callbacks under which each EnvRunner's second sample finishes only when ``gate/open`` exists (or after
+    GATE_TIMEOUT_S), then leaves ``gate/done_<runner index>``; defined here so that Ray pickles it by value."""
+
+    class GatedSecondSample(K24Callbacks):
+        def __init__(self) -> None:
+            super().__init__()
+            self.samples = 0
+
+        def on_sample_end(self, *, env_runner=None, **kwargs) -> None:
+            self.samples += 1
+            if self.samples == 2:
+                deadline = time.monotonic() + GATE_TIMEOUT_S
+                while not (gate / "open").exists() and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                (gate / f"done_{env_runner.worker_index}").touch()
+
+    return GatedSecondSample
+
+
+def test_the_next_sample_runs_while_the_iteration_ends(ray_local, tmp_path):
+    """RLlib ends every iteration by asking each remote EnvRunner for its connector states, a call that queues
+    behind the sample ``training_step`` has just started and so waits for it; K24QMixConfig turns that merge
+    off (nothing here keeps connector state), so ``train()`` returns while the runners sample."""
+    algo = (
+        config(2, intensity=1.0)
+        .callbacks(gated_second_sample(tmp_path))
+        .reporting(min_sample_timesteps_per_iteration=1)  # one training_step per train()
+        .build_algo()
+    )
+    try:
+        algo.train()  # samples once, trains, starts each runner's gated second sample
+        finished_before_gate = sorted(path.name for path in tmp_path.glob("done_*"))
+        (tmp_path / "open").touch()
+        algo.train()  # collects the second samples
+        finished = sorted(path.name for path in tmp_path.glob("done_*"))
+    finally:
+        algo.stop()
+    assert finished_before_gate == []
+    assert finished == ["done_1", "done_2"]
 
 
 def test_two_cpu_learners_train_with_ddp(ray_local):
