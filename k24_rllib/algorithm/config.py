@@ -37,6 +37,7 @@ class K24QMixConfig(DQNConfig):
         self.mixed_precision = False
         self.torch_num_threads: int | None = 1
         self.max_skipped_updates = 10
+        self.torch_skip_nan_gradients = True  # the learner skips non-finite updates itself; no second check
 
         # DQN settings with pymarl2-like values (see the class docstring).
         self.double_q = True
