@@ -36,15 +36,17 @@ def _sample_with_metrics(runner: Any) -> tuple[list[Any], dict[str, Any]]:
 
 
 class K24QMix(DQN):
-    """Each iteration (``training_step``):
+    """Each step (``training_step``):
 
-    1. collect the episode chunks the EnvRunners sampled while the learner was busy (remote runners sample in
-       the background; without remote runners the local one samples now) and store finished episodes in the
-       whole-episode replay (``TeamEpisodeBuffer``);
-    2. push the latest weights (with epsilon and temperature, module buffers) and start the next sample, so it
-       runs while step 3 trains;
-    3. update on whole-episode batches until the trained env steps reach ``training_intensity`` times the
-       sampled ones (the replay ratio that runs is the one configured; ``result["replay"]`` reports it).
+    1. collect the episode chunks the EnvRunners sampled (remote runners: the sample started in the previous
+       step; without remote runners the local one samples now);
+    2. start the next remote sample at once, so it runs while step 3 trains; it acts with the weights of the
+       previous step's end, one step behind the learner, as in asynchronous DQN;
+    3. store finished episodes in the whole-episode replay (``TeamEpisodeBuffer``) and update on whole-episode
+       batches until the trained env steps reach ``training_intensity`` times the sampled ones (the replay ratio
+       that runs is the one configured; ``result["replay"]`` reports it);
+    4. push the new weights (with epsilon and temperature, module buffers); a runner takes them when its
+       running sample ends, before the next one.
     """
 
     @classmethod
@@ -63,6 +65,7 @@ class K24QMix(DQN):
 
     def training_step(self) -> None:
         episodes = self._collect_samples()
+        self._start_remote_sample()
         with self.metrics.log_time((TIMERS, REPLAY_BUFFER_ADD_DATA_TIMER)):
             self.local_replay_buffer.add(episodes)
         sampled = sum(len(e) for e in episodes)
@@ -75,7 +78,6 @@ class K24QMix(DQN):
                 self.env_runner_group.sync_weights(
                     from_worker_or_learner_group=self.learner_group, inference_only=True
                 )
-        self._start_remote_sample()
         for what, steps in (("sampled", sampled), ("trained", trained)):
             self.metrics.log_value((REPLAY, f"num_env_steps_{what}"), steps, reduce="sum")
             self.metrics.log_value((REPLAY, f"num_env_steps_{what}_lifetime"), steps, reduce="lifetime_sum")

@@ -13,9 +13,10 @@ pytest.importorskip("jaxmarl")
 from k24_rllib import K24QMixConfig  # noqa: E402
 from k24_rllib.algorithm.algorithm import SAMPLE_TAG  # noqa: E402
 from k24_rllib.algorithm.callbacks import K24Callbacks  # noqa: E402
+from k24_rllib.algorithm.learner import K24QMixLearner  # noqa: E402
 
 BATCH = 128
-GATE_TIMEOUT_S = 5.0  # how long a gated sample waits for the test before it finishes anyway
+GATE_TIMEOUT_S = 5.0  # how long a gated sample (or update) waits for its signal before it goes on anyway
 
 
 def config(num_env_runners: int, intensity: float, **learners) -> K24QMixConfig:
@@ -91,6 +92,53 @@ def test_the_next_sample_runs_while_the_iteration_ends(ray_local, tmp_path):
         algo.stop()
     assert finished_before_gate == []
     assert finished == ["done_1", "done_2"]
+
+
+def overlap_probe(marks: Path) -> tuple[type[K24Callbacks], type[K24QMixLearner]]:
+    """Runners that leave ``marks/second_sample_running`` while their second sample steps, and a learner whose
+    first update waits for that mark (at most GATE_TIMEOUT_S) and writes whether it came into ``first_update``."""
+    running = marks / "second_sample_running"
+
+    class MarkSecondSample(K24Callbacks):
+        def __init__(self) -> None:
+            super().__init__()
+            self.samples_done = 0
+
+        def on_sample_end(self, **kwargs) -> None:
+            self.samples_done += 1
+
+        def on_episode_step(self, **kwargs) -> None:
+            if self.samples_done == 1:
+                running.touch()
+
+    class WaitForSecondSample(K24QMixLearner):
+        def before_gradient_based_update(self, *, timesteps) -> None:
+            if not (marks / "first_update").exists():
+                deadline = time.monotonic() + GATE_TIMEOUT_S
+                while not running.exists() and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                (marks / "first_update").write_text(str(running.exists()))
+            super().before_gradient_based_update(timesteps=timesteps)
+
+    return MarkSecondSample, WaitForSecondSample
+
+
+def test_the_learner_trains_while_the_runners_sample(ray_local, tmp_path):
+    """The first update waits for the runners' second sample to step: it can only come if that sample was started
+    before the updates (it would start after them if sampling and learning took turns)."""
+    callbacks, learner = overlap_probe(tmp_path)
+    algo = (
+        config(2, intensity=1.0)
+        .callbacks(callbacks)
+        .training(learner_class=learner)
+        .reporting(min_sample_timesteps_per_iteration=1)
+        .build_algo()
+    )
+    try:
+        algo.train()
+    finally:
+        algo.stop()
+    assert (tmp_path / "first_update").read_text() == "True"
 
 
 def test_two_cpu_learners_train_with_ddp(ray_local):
