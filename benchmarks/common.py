@@ -94,6 +94,7 @@ def machine_info() -> dict[str, Any]:
     return {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
         "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "python": platform.python_version(),
@@ -102,6 +103,19 @@ def machine_info() -> dict[str, Any]:
         "versions": _versions(),
         "git": _git_revision(),
     }
+
+
+def _cpu_model() -> str | None:
+    """The CPU's model name and clock from /proc/cpuinfo (Linux), e.g. "AMD EPYC, 2246 MHz": cloud machines of
+    the same name differ in speed, and the clock tells them apart."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return None
+    fields = dict(line.split(":", 1) for line in lines if ":" in line)
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    model, mhz = fields.get("model name"), fields.get("cpu MHz")
+    return ", ".join(part for part in (model, mhz and f"{float(mhz):.0f} MHz") if part) or None
 
 
 def run_meta(args: argparse.Namespace, script: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
