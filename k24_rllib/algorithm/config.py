@@ -58,7 +58,7 @@ class K24QMixConfig(DQNConfig):
         self.callbacks_class = _default_callbacks()
         self.min_sample_timesteps_per_iteration = 1000
         # RLlib ends each iteration by merging the remote EnvRunners' connector states, a blocking call that
-        # queues behind the sample training_step has just started, so the learner would wait for every sample.
+        # queues behind the sample running in the background, so every iteration would end waiting for it.
         # These connectors keep no state (no observation filters); a user who adds one turns the merge back on.
         self.merge_env_runner_states = False
         self.broadcast_env_runner_states = False

@@ -74,8 +74,8 @@ def gated_second_sample(gate: Path) -> type[K24Callbacks]:
 
 def test_the_next_sample_runs_while_the_iteration_ends(ray_local, tmp_path):
     """RLlib ends every iteration by asking each remote EnvRunner for its connector states, a call that queues
-    behind the sample ``training_step`` has just started and so waits for it; K24QMixConfig turns that merge
-    off (nothing here keeps connector state), so ``train()`` returns while the runners sample."""
+    behind the sample ``training_step`` started and so waits for it; K24QMixConfig turns that merge off
+    (nothing here keeps connector state), so ``train()`` returns while the runners sample."""
     algo = (
         config(2, intensity=1.0)
         .callbacks(gated_second_sample(tmp_path))
