@@ -16,15 +16,18 @@ from k24_rllib.algorithm.callbacks import K24Callbacks  # noqa: E402
 from k24_rllib.algorithm.learner import K24QMixLearner  # noqa: E402
 
 BATCH = 128
-GATE_TIMEOUT_S = 5.0  # how long a gated sample (or update) waits for its signal before it goes on anyway
+# how long a gated sample (or update) waits for its signal before it goes on anyway: only a failing run waits
+GATE_TIMEOUT_S = 30.0
 
 
 def config(num_env_runners: int, intensity: float, **learners) -> K24QMixConfig:
     return (
         K24QMixConfig()
         .environment("smac", env_config={"map_name": "3m"})
+        # every runner's first sample compiles SMAX, over a minute on a loaded machine: collect all of it, so the
+        # first iteration always trains on both runners' samples
         .env_runners(num_env_runners=num_env_runners, num_envs_per_env_runner=2, num_cpus_per_env_runner=0.5,
-                     gym_env_vectorize_mode="vector_entry_point")
+                     gym_env_vectorize_mode="vector_entry_point", sample_timeout_s=600)
         .learners(**learners)
         .training(t_max=20_000, num_steps_sampled_before_learning_starts=200, train_batch_size_per_learner=BATCH,
                   training_intensity=intensity)
@@ -76,12 +79,14 @@ def test_the_next_sample_runs_while_the_iteration_ends(ray_local, tmp_path):
     """RLlib ends every iteration by asking each remote EnvRunner for its connector states, a call that queues
     behind the sample ``training_step`` started and so waits for it; K24QMixConfig turns that merge off
     (nothing here keeps connector state), so ``train()`` returns while the runners sample."""
-    algo = (
+    settings = (
         config(2, intensity=1.0)
         .callbacks(gated_second_sample(tmp_path))
         .reporting(min_sample_timesteps_per_iteration=1)  # one training_step per train()
-        .build_algo()
     )
+    # were the merge on, its wait must outlast the gate's, or train() would return on the merge's timeout
+    settings.sync_filters_on_rollout_workers_timeout_s = 2 * GATE_TIMEOUT_S
+    algo = settings.build_algo()
     try:
         algo.train()  # samples once, trains, starts each runner's gated second sample
         finished_before_gate = sorted(path.name for path in tmp_path.glob("done_*"))
