@@ -86,8 +86,10 @@ class K24Linear(MaskedLinearBase):
         state_dict.setdefault(prefix + "pruned_scale", torch.zeros(()))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
-    def _padded_weight(self) -> torch.Tensor:
-        return F.pad(self.weight, (0, self.padded_in - self.in_features))
+    def _pad_inputs(self, t: torch.Tensor) -> torch.Tensor:
+        """Zero-pad the input axis (the last) to ``padded_in``; no copy when nothing is padded."""
+        pad = self.padded_in - self.in_features
+        return F.pad(t, (0, pad)) if pad else t
 
     def pattern_logits(self, detach_weight: bool = False) -> torch.Tensor:
         """Standardised pattern logits [n_masks, out, groups, P]; ``detach_weight`` stops gradient into W."""
@@ -97,11 +99,12 @@ class K24Linear(MaskedLinearBase):
         """``pattern_logits`` with the pattern axis first, [P, n_masks, out, groups]: reductions and softmax
         over a leading axis of 6 are ~20x cheaper on CPU than over a trailing one. ``alpha`` replaces the
         layer's own (``shared_choice`` passes zeros)."""
-        weight = self._padded_weight().abs()
+        weight = self._pad_inputs(self.weight).abs()
         weight = weight.detach() if detach_weight else weight
         alpha = self.alpha if alpha is None else alpha
         # clone: a training forward moves the EMA in place after logits that are part of the autograd graph
-        score = weight * self.ema.clone() * torch.sigmoid(alpha)
+        ema = self.ema.clone() if torch.is_grad_enabled() else self.ema
+        score = weight * ema * torch.sigmoid(alpha)
         groups = score.reshape(-1, self.m)  # [n_masks * out * groups, m]
         logits = (self.patterns @ groups.T).reshape(-1, alpha.shape[0], self.out_features, self.n_groups)
         centred = logits - logits.mean(dim=0)
@@ -142,21 +145,24 @@ class K24Linear(MaskedLinearBase):
         return masks + self.pruned_scale * (1.0 - masks)
 
     @torch.no_grad()
-    def _observe(self, step_means: torch.Tensor) -> None:
-        """EMA of mean |x| per input feature, one EMA step per timestep, as a step-by-step unroll would take.
+    def _observe(
+        self, x: torch.Tensor, valid: torch.Tensor | None = None, step_sizes: torch.Tensor | None = None
+    ) -> None:
+        """EMA of mean |x| per input feature, one EMA step per timestep that has a valid row, as a step-by-step
+        unroll would take.
 
-        ema_T = m^T ema_0 + (1 - m) sum_t m^(T-1-t) mean_t, in one call. Padded columns see zeros, like the
-        padded input would.
+        ema_T = m^T ema_0 + (1 - m) sum_t m^(T-1-t) mean_t over those timesteps, in one call. Padded columns see
+        zeros, like the padded input would.
         """
+        means, kept = step_means(x, valid, step_sizes)
         m = self.ema_momentum
-        steps = step_means.shape[0]
-        decay = m ** torch.arange(steps - 1, -1, -1, dtype=step_means.dtype, device=step_means.device)
-        blended = (1.0 - m) * (decay @ step_means)
-        self.ema.mul_(m**steps).add_(F.pad(blended, (0, self.padded_in - self.in_features)))
+        later = kept.flip(0).cumsum(0).flip(0) - kept  # how many counted timesteps follow each one
+        blended = ((1.0 - m) * m**later * kept) @ means
+        self.ema.mul_(m ** kept.sum()).add_(self._pad_inputs(blended))
 
     def sample_weights(self, draws: int) -> torch.Tensor:
         """``draws`` hard Gumbel-softmax samples [draws, n_masks, out, in]; straight-through when autograd is on."""
-        choice = hard_gumbel_softmax(self._logits_first(), float(self.temperature), draws)  # [P, draws, ...]
+        choice = hard_gumbel_softmax(self._logits_first(), self.temperature, draws)  # [P, draws, ...]
         return self.weight * self._keep(self._masks_from_choice(choice)[..., : self.in_features])
 
     def extra_repr(self) -> str:
@@ -166,7 +172,7 @@ class K24Linear(MaskedLinearBase):
         )
 
 
-def hard_gumbel_softmax(logits: torch.Tensor, tau: float, draws: int) -> torch.Tensor:
+def hard_gumbel_softmax(logits: torch.Tensor, tau: torch.Tensor | float, draws: int) -> torch.Tensor:
     """``draws`` one-hot samples of pi = softmax(logits / tau) over the pattern axis, which comes first.
 
     logits [P, ...] -> [P, draws, ...]. The temperature scales the logits before the Gumbel noise is added, so it
@@ -186,3 +192,27 @@ def hard_gumbel_softmax(logits: torch.Tensor, tau: float, draws: int) -> torch.T
         return hard
     soft = torch.softmax(z, dim=0)
     return hard - soft.detach() + soft
+
+
+def step_means(
+    x: torch.Tensor, valid: torch.Tensor | None = None, step_sizes: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean |x| per timestep and input feature over slots and valid rows: x [S, R, T, in] -> (means [T, in],
+    kept [T]), kept 1.0 where the timestep has a valid row and 0.0 (with a mean of 0) where it has none.
+
+    Padding never dilutes the statistics, and no host sync decides which timesteps count (on a GPU a sync stalls
+    the launch queue). Packed layout (``step_sizes``): x [S, N, 1, in] holds ``step_sizes[t]`` consecutive rows of
+    timestep t.
+    """
+    a = x.detach().abs()
+    if step_sizes is not None:
+        per_row = a.mean(dim=0)[:, 0]  # [N, in]
+        step = torch.repeat_interleave(torch.arange(len(step_sizes), device=x.device), step_sizes.to(x.device))
+        sums = per_row.new_zeros(len(step_sizes), per_row.shape[-1]).index_add_(0, step, per_row)
+        return sums / step_sizes.to(sums)[:, None], sums.new_ones(len(step_sizes))
+    if valid is None:
+        return a.mean(dim=(0, 1)), a.new_ones(x.shape[2])
+    weight = valid.to(a.dtype)  # [R, T]
+    sums = (a.sum(dim=0) * weight.unsqueeze(-1)).sum(dim=0)  # [T, in]
+    counts = weight.sum(dim=0) * x.shape[0]
+    return sums / counts.clamp(min=1.0).unsqueeze(-1), (counts > 0).to(a.dtype)

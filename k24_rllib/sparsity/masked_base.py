@@ -56,8 +56,11 @@ class MaskedLinearBase(nn.Module):
             bound = 1.0 / math.sqrt(self.in_features)
             nn.init.uniform_(self.bias, -bound, bound)
 
-    def _observe(self, step_means: torch.Tensor) -> None:
-        """Training-time input statistics, ``step_means`` [T, in] = mean |x| per timestep (K-2:4's EMA)."""
+    def _observe(
+        self, x: torch.Tensor, valid: torch.Tensor | None = None, step_sizes: torch.Tensor | None = None
+    ) -> None:
+        """Training-time input statistics of x [S, R, T, in] (K-2:4's EMA; ``forward_slots`` says what ``valid`` and
+        ``step_sizes`` mean). Default: none, so layers that keep none spend nothing on them."""
 
     def sample_weights(self, draws: int) -> torch.Tensor:
         """Per-mask weights for a training forward, [D, n_masks, out, in] with D in {1, draws}.
@@ -130,7 +133,7 @@ class MaskedLinearBase(nn.Module):
                 return self._act(x)
             return apply_masks(x, self._eval_weights(), self.bias, mask_ids)
         if self.observe_inputs:
-            self._observe(step_means(x, valid, step_sizes))
+            self._observe(x, valid, step_sizes)
         return apply_masks(x, self.sample_weights(x.shape[2] if per_step else 1), self.bias, mask_ids)
 
     def _act(self, x: torch.Tensor) -> torch.Tensor:
@@ -147,29 +150,6 @@ class MaskedLinearBase(nn.Module):
         rows = x.reshape(1, -1, 1, self.in_features)
         ids = torch.broadcast_to(mask_ids, lead).reshape(1, -1, 1).long()
         return self.forward_slots(rows, ids).reshape(*lead, self.out_features)
-
-
-def step_means(
-    x: torch.Tensor, valid: torch.Tensor | None = None, step_sizes: torch.Tensor | None = None
-) -> torch.Tensor:
-    """Mean |x| per timestep and input feature over slots and valid rows: x [S, R, T, in] -> [T', in].
-
-    Padded layout: timesteps with no valid row are dropped (T' <= T), so padding never dilutes the statistics.
-    Packed layout (``step_sizes``): x [S, N, 1, in] holds ``step_sizes[t]`` consecutive rows of timestep t.
-    """
-    a = x.detach().abs()
-    if step_sizes is not None:
-        per_row = a.mean(dim=0)[:, 0]  # [N, in]
-        step = torch.repeat_interleave(torch.arange(len(step_sizes), device=x.device), step_sizes.to(x.device))
-        sums = per_row.new_zeros(len(step_sizes), per_row.shape[-1]).index_add_(0, step, per_row)
-        return sums / step_sizes.to(sums)[:, None]
-    if valid is None:
-        return a.mean(dim=(0, 1))
-    weight = valid.to(a.dtype)  # [R, T]
-    sums = torch.einsum("srti,rt->ti", a, weight)
-    counts = weight.sum(dim=0) * x.shape[0]
-    keep = counts > 0
-    return sums[keep] / counts[keep].unsqueeze(-1)
 
 
 def apply_masks(

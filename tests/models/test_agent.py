@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from k24_rllib.models import RecurrentAgent, mask_ids_for
 from k24_rllib.sparsity import K24Args, K24Linear, KaleiArgs, KaleiLinear, MaskDistanceLoss, PatternOverlapLoss
@@ -198,6 +199,41 @@ def test_sequence_parallel_unroll_computes_what_the_step_by_step_agent_computes(
         assert (p.grad is None) == (p_ref.grad is None), name
         if p.grad is not None:
             torch.testing.assert_close(p.grad, p_ref.grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
+class RecordSyncs(TorchDispatchMode):
+    """The aten ops run while active that make the host wait for the device: reading a tensor as a Python number,
+    nonzero, and indexing by a boolean mask (its result's size is only known on the device)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.syncs: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func.overloadpacket.__name__
+        indices = args[1] if name.startswith("index") and len(args) > 1 else ()
+        if name in ("_local_scalar_dense", "nonzero", "is_nonzero", "equal") or any(
+            torch.is_tensor(i) and i.dtype == torch.bool for i in indices
+        ):
+            self.syncs.append(name)
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("mask", ["k24", "kalei"])
+def test_a_training_update_never_waits_for_the_device(mask):
+    """No host sync in a padded unroll (a GPU's layout), its target twin, the diversity loss or backward: on a GPU
+    each sync (a tensor read as a Python number, a boolean index) stalls the queue of kernel launches."""
+    torch.manual_seed(11)
+    agent = RecurrentAgent(OBS, ACTIONS, AGENTS, mask=mask)
+    target = agent.target_copy()
+    obs, h0 = torch.randn(4, 6, AGENTS, OBS), torch.randn(4, AGENTS, 64)
+    valid = torch.arange(6)[None] < torch.tensor([5, 2, 4, 1])[:, None]  # the last timestep is padding everywhere
+    with RecordSyncs() as recorded:
+        q = agent.unroll(obs, h0, None, valid, pack=False)[0]
+        with torch.no_grad():
+            target.unroll(obs, h0, None, valid, pack=False)
+        (q.square().mean() + agent.diversity_loss()).backward()
+    assert not recorded.syncs
 
 
 def test_per_step_unroll_draws_a_mask_per_timestep():

@@ -145,6 +145,22 @@ def test_sequence_ema_equals_one_ema_step_per_timestep():
     torch.testing.assert_close(layer.ema, stepwise.ema)
 
 
+def test_timesteps_without_a_valid_row_take_no_ema_step():
+    """A timestep where every row is padding is skipped: the EMA is what steps over the other timesteps give."""
+    torch.manual_seed(6)
+    layer = K24Linear(6, 4, n_masks=2, ema_momentum=0.9)
+    stepwise = copy.deepcopy(layer)
+    x = torch.randn(2, 3, 5, 6)
+    valid = torch.ones(3, 5, dtype=torch.bool)
+    valid[:, 2] = False  # timestep 2 is padding in every row
+    valid[1:, 4] = False  # timestep 4 is real in row 0 only
+    layer.forward_slots(x, valid=valid)
+    for t in (0, 1, 3):
+        stepwise.forward_slots(x[:, :, t : t + 1])
+    stepwise.forward_slots(x[:, :1, 4:5])
+    torch.testing.assert_close(layer.ema, stepwise.ema)
+
+
 def test_ema_momentum_one_keeps_the_score_free_of_activations():
     """At momentum 1 the EMA stays at its initial 1: the masks follow |W| * sigmoid(alpha) alone."""
     torch.manual_seed(7)
