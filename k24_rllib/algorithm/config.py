@@ -84,9 +84,9 @@ class K24QMixConfig(DQNConfig):
             td_lambda: TD(lambda); 0 gives 1-step targets.
             t_max: the training budget in env steps; progress = t_env / t_max drives temperature and resets.
             mixed_precision: autocast the learner's forward to bf16 on CUDA (ignored on CPU).
-            torch_num_threads: intra-op threads of a CPU learner; 1 by default because the sequence unroll is
-                made of many tiny ops, where thread hand-offs cost more than they save (measured ~10x on 2 cores
-                shared with rollout workers). None leaves torch's default.
+            torch_num_threads: intra-op threads of a CPU learner; 1 by default: on 2 cores shared with the
+                rollout workers a second thread made a 3m update 9% faster and training no faster (BENCHMARKS.md,
+                "Two learner threads do not help"). None leaves torch's default.
             max_skipped_updates: updates with a non-finite loss or gradient are skipped (and counted as
                 ``num_skipped_updates``); this many in a row stop training with a one-line error.
         """
