@@ -157,7 +157,9 @@ class K24Linear(MaskedLinearBase):
         means, kept = step_means(x, valid, step_sizes)
         m = self.ema_momentum
         later = kept.flip(0).cumsum(0).flip(0) - kept  # how many counted timesteps follow each one
-        blended = ((1.0 - m) * m**later * kept) @ means
+        weights = (1.0 - m) * m**later * kept
+        # float32 elementwise, not a matmul: under bf16 autocast a matmul would round the weights to bf16
+        blended = (weights.unsqueeze(-1) * means.float()).sum(dim=0)
         self.ema.mul_(m ** kept.sum()).add_(self._pad_inputs(blended))
 
     def sample_weights(self, draws: int) -> torch.Tensor:
@@ -198,7 +200,8 @@ def step_means(
     x: torch.Tensor, valid: torch.Tensor | None = None, step_sizes: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean |x| per timestep and input feature over slots and valid rows: x [S, R, T, in] -> (means [T, in],
-    kept [T]), kept 1.0 where the timestep has a valid row and 0.0 (with a mean of 0) where it has none.
+    kept [T]), kept 1.0 where the timestep has a valid row and 0.0 (with a mean of 0) where it has none. kept is
+    float32 whatever x is, so the EMA's decay factors stay exact under bf16 autocast.
 
     Padding never dilutes the statistics, and no host sync decides which timesteps count (on a GPU a sync stalls
     the launch queue). Packed layout (``step_sizes``): x [S, N, 1, in] holds ``step_sizes[t]`` consecutive rows of
@@ -209,10 +212,10 @@ def step_means(
         per_row = a.mean(dim=0)[:, 0]  # [N, in]
         step = torch.repeat_interleave(torch.arange(len(step_sizes), device=x.device), step_sizes.to(x.device))
         sums = per_row.new_zeros(len(step_sizes), per_row.shape[-1]).index_add_(0, step, per_row)
-        return sums / step_sizes.to(sums)[:, None], sums.new_ones(len(step_sizes))
+        return sums / step_sizes.to(sums)[:, None], torch.ones(len(step_sizes), device=x.device)
     if valid is None:
-        return a.mean(dim=(0, 1)), a.new_ones(x.shape[2])
+        return a.mean(dim=(0, 1)), torch.ones(x.shape[2], device=x.device)
     weight = valid.to(a.dtype)  # [R, T]
     sums = (a.sum(dim=0) * weight.unsqueeze(-1)).sum(dim=0)  # [T, in]
     counts = weight.sum(dim=0) * x.shape[0]
-    return sums / counts.clamp(min=1.0).unsqueeze(-1), (counts > 0).to(a.dtype)
+    return sums / counts.clamp(min=1.0).unsqueeze(-1), (counts > 0).float()
