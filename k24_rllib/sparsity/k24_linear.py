@@ -215,7 +215,7 @@ def step_means(
         return sums / step_sizes.to(sums)[:, None], torch.ones(len(step_sizes), device=x.device)
     if valid is None:
         return a.mean(dim=(0, 1)), torch.ones(x.shape[2], device=x.device)
-    weight = valid.to(a.dtype)  # [R, T]
-    sums = (a.sum(dim=0) * weight.unsqueeze(-1)).sum(dim=0)  # [T, in]
+    weight = valid.float()  # [R, T]; float32, so counts above 256 rows stay exact when x is bf16
+    sums = (a.sum(dim=0) * weight.unsqueeze(-1)).sum(dim=0)  # [T, in], float32
     counts = weight.sum(dim=0) * x.shape[0]
     return sums / counts.clamp(min=1.0).unsqueeze(-1), (counts > 0).float()

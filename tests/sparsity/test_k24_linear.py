@@ -161,15 +161,17 @@ def test_timesteps_without_a_valid_row_take_no_ema_step():
     torch.testing.assert_close(layer.ema, stepwise.ema)
 
 
-def test_the_ema_decay_stays_float32_when_activations_are_bf16():
+@pytest.mark.parametrize("rows", [3, 87])
+def test_the_ema_decay_stays_float32_when_activations_are_bf16(rows):
     """Under bf16 autocast (the GPU learner's mixed precision) a layer's input can be bf16; the EMA's decay
-    factors stay float32 (0.99 in bf16 is 0.98828, 10% off after 61 steps): a constant input c gives exactly
+    factors stay float32 (0.99 in bf16 is 0.98828, 10% off after 61 steps), and so do the sums and row counts
+    (bf16 holds integers exactly only up to 256; 3 slots x 87 rows is 261): a constant input c gives exactly
     m**T + (1 - m**T) * c."""
-    layer = K24Linear(8, 4, n_masks=2, ema_momentum=0.99)
-    x = torch.full((2, 3, 61, 8), 0.5, dtype=torch.bfloat16)
+    layer = K24Linear(8, 4, n_masks=3, ema_momentum=0.99)
+    x = torch.full((3, rows, 61, 8), 0.75, dtype=torch.bfloat16)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        layer.forward_slots(x, valid=torch.ones(3, 61, dtype=torch.bool))
-    torch.testing.assert_close(layer.ema, torch.full((8,), 0.99**61 + (1 - 0.99**61) * 0.5))
+        layer.forward_slots(x, valid=torch.ones(rows, 61, dtype=torch.bool))
+    torch.testing.assert_close(layer.ema, torch.full((8,), 0.99**61 + (1 - 0.99**61) * 0.75))
 
 
 def test_ema_momentum_one_keeps_the_score_free_of_activations():
