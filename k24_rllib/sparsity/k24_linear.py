@@ -159,7 +159,7 @@ class K24Linear(MaskedLinearBase):
         later = kept.flip(0).cumsum(0).flip(0) - kept  # how many counted timesteps follow each one
         weights = (1.0 - m) * m**later * kept
         # float32 elementwise, not a matmul: under bf16 autocast a matmul would round the weights to bf16
-        blended = (weights.unsqueeze(-1) * means.float()).sum(dim=0)
+        blended = (weights.unsqueeze(-1) * means).sum(dim=0)
         self.ema.mul_(m ** kept.sum()).add_(self._pad_inputs(blended))
 
     def sample_weights(self, draws: int) -> torch.Tensor:
@@ -200,14 +200,14 @@ def step_means(
     x: torch.Tensor, valid: torch.Tensor | None = None, step_sizes: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean |x| per timestep and input feature over slots and valid rows: x [S, R, T, in] -> (means [T, in],
-    kept [T]), kept 1.0 where the timestep has a valid row and 0.0 (with a mean of 0) where it has none. kept is
-    float32 whatever x is, so the EMA's decay factors stay exact under bf16 autocast.
+    kept [T]), kept 1.0 where the timestep has a valid row and 0.0 (with a mean of 0) where it has none. Both are
+    float32 whatever x is: sums, counts and the EMA's decay stay exact under bf16 autocast.
 
     Padding never dilutes the statistics, and no host sync decides which timesteps count (on a GPU a sync stalls
     the launch queue). Packed layout (``step_sizes``): x [S, N, 1, in] holds ``step_sizes[t]`` consecutive rows of
     timestep t.
     """
-    a = x.detach().abs()
+    a = x.detach().abs().float()
     if step_sizes is not None:
         per_row = a.mean(dim=0)[:, 0]  # [N, in]
         step = torch.repeat_interleave(torch.arange(len(step_sizes), device=x.device), step_sizes.to(x.device))
@@ -215,7 +215,7 @@ def step_means(
         return sums / step_sizes.to(sums)[:, None], torch.ones(len(step_sizes), device=x.device)
     if valid is None:
         return a.mean(dim=(0, 1)), torch.ones(x.shape[2], device=x.device)
-    weight = valid.float()  # [R, T]; float32, so counts above 256 rows stay exact when x is bf16
-    sums = (a.sum(dim=0) * weight.unsqueeze(-1)).sum(dim=0)  # [T, in], float32
+    weight = valid.float()  # [R, T]
+    sums = (a.sum(dim=0) * weight.unsqueeze(-1)).sum(dim=0)  # [T, in]
     counts = weight.sum(dim=0) * x.shape[0]
     return sums / counts.clamp(min=1.0).unsqueeze(-1), (counts > 0).float()

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from k24_rllib.sparsity import K24Linear, KaleiLinear, is_nm_sparse
 from k24_rllib.sparsity.masked_base import apply_masks
-from k24_rllib.sparsity.k24_linear import hard_gumbel_softmax
+from k24_rllib.sparsity.k24_linear import hard_gumbel_softmax, step_means
 
 
 def forward_weights(layer: K24Linear, mask: int) -> torch.Tensor:
@@ -172,6 +172,21 @@ def test_the_ema_decay_stays_float32_when_activations_are_bf16(rows):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         layer.forward_slots(x, valid=torch.ones(rows, 61, dtype=torch.bool))
     torch.testing.assert_close(layer.ema, torch.full((8,), 0.99**61 + (1 - 0.99**61) * 0.75))
+
+
+@pytest.mark.parametrize("layout", ["packed", "padded", "plain"])
+def test_step_means_are_float32_and_exact_for_bf16_inputs(layout):
+    """Every layout (packed rows with ``step_sizes``, padded with ``valid``, neither) returns float32 means and
+    kept weights for a bf16 input: 87 rows of 0.75 sum to 65.25, which bf16 cannot hold."""
+    rows, steps = 87, 4
+    if layout == "packed":
+        x = torch.full((3, rows * steps, 1, 8), 0.75, dtype=torch.bfloat16)
+        means, kept = step_means(x, step_sizes=torch.full((steps,), rows))
+    else:
+        x = torch.full((3, rows, steps, 8), 0.75, dtype=torch.bfloat16)
+        means, kept = step_means(x, torch.ones(rows, steps, dtype=torch.bool) if layout == "padded" else None)
+    assert means.dtype == kept.dtype == torch.float32
+    assert torch.equal(means, torch.full((steps, 8), 0.75)) and torch.equal(kept, torch.ones(steps))
 
 
 def test_ema_momentum_one_keeps_the_score_free_of_activations():
