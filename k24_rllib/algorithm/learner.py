@@ -82,7 +82,7 @@ class K24QMixLearner(DQNTorchLearner):
             stats["epsilon"] = float(module.epsilon)
             stats["t_env"] = float(t_env)  # the env step these schedule values belong to
             if new_batch:  # after resets, so the statistics show them
-                self._mask_stats[module_id] = mask_metrics(module.agent)
+                self._mask_stats[module_id] = {**mask_metrics(module.agent), **controller.mask_change()}
             # logged at every update all the same: an "item" statistic an update does not log reads as None
             self.metrics.log_dict({**stats, **self._mask_stats[module_id]}, key=module_id, reduce="item")
 

@@ -29,7 +29,7 @@ from k24_rllib.sparsity.resets import (
     reset_collapsed_groups,
     reset_dead_weights,
 )
-from k24_rllib.sparsity.stats import mask_stats, pattern_stats, sparsities
+from k24_rllib.sparsity.stats import MaskChange, mask_stats, pattern_stats, sparsities
 from k24_rllib.sparsity.schedules import (
     cosine_temperature,
     linear_temperature,
@@ -46,6 +46,7 @@ __all__ = [
     "KLResetTrigger",
     "KaleiArgs",
     "KaleiLinear",
+    "MaskChange",
     "MaskDistanceLoss",
     "MaskedLinearBase",
     "NMCompressed",

@@ -63,3 +63,28 @@ def sparsities(layers: Sequence[nn.Module]) -> tuple[list[float], dict[str, list
     kept = sum(float(m.sum()) for m in masks)
     total = sum(m.numel() for m in masks)
     return per_layer, detail, (1 - kept / total) if total else 0.0
+
+
+class MaskChange:
+    """Share of each layer's binary mask entries that differ from the previous call's: how far the argmax masks
+    moved between two measurements (0 once they stop changing, as with frozen or static masks).
+
+    The network greedy tests run is the argmax-masked one, so this is how much of it changes under the shared
+    weights between two measurements. It keeps the last masks in memory only: after a restore the first call
+    has nothing to compare with.
+    """
+
+    def __init__(self) -> None:
+        self._previous: list[torch.Tensor] = []
+
+    @torch.no_grad()
+    def __call__(self, layers: Sequence[nn.Module]) -> tuple[list[float], float] | None:
+        """(per layer, over all layers) the share of mask entries that changed since the previous call; None on
+        the first call, without layers, or when the layers' shapes differ from the previous call's."""
+        masks = [layer.hard_masks() for layer in layers]
+        previous, self._previous = self._previous, masks
+        if not masks or [p.shape for p in previous] != [m.shape for m in masks]:
+            return None
+        changed = [int((p != m).sum()) for p, m in zip(previous, masks)]
+        sizes = [m.numel() for m in masks]
+        return [c / n for c, n in zip(changed, sizes)], sum(changed) / sum(sizes)

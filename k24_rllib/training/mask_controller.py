@@ -13,11 +13,13 @@ from typing import Any, Callable
 import torch
 
 from k24_rllib.models import RecurrentAgent
+from k24_rllib.models.agent import LAYER_NAMES
 from k24_rllib.sparsity import (
     AdaptiveCoefficient,
     K24Args,
     KaleiArgs,
     KLResetTrigger,
+    MaskChange,
     ResetSchedule,
     make_temperature_schedule,
     pairwise_symmetric_kl,
@@ -51,6 +53,7 @@ class MaskController:
         self.kl_trigger = KLResetTrigger(k24_args.kl_threshold, min_interval=k24_args.reset_interval // 10 or 1)
         self.generator = torch.Generator().manual_seed(seed if seed is not None else 0)
         self.num_resets = 0
+        self._change = MaskChange()
 
     @property
     def active(self) -> bool:
@@ -84,6 +87,18 @@ class MaskController:
             return 0
         ratio = self.settings.reset_ratio
         return sum(self.kind.reset(layer, ratio, optimizer, self.generator) for layer in self.agent.masked_layers())
+
+    def mask_change(self) -> dict[str, float]:
+        """``mask_change_layer_{i}`` (i = 0 for fc1, as ``sparsity_layer_{i}``) and ``mask_change`` over every
+        masked entry: the share of the argmax masks that changed since the previous call (the learner calls it
+        once per sampled batch). Empty on the first call and without masks."""
+        named = self.agent.named_masked_layers()
+        change = self._change([layer for _, layer in named])
+        if change is None:
+            return {}
+        per_layer, overall = change
+        stats = {f"mask_change_layer_{LAYER_NAMES.index(name)}": c for (name, _), c in zip(named, per_layer)}
+        return {**stats, "mask_change": overall}
 
     def diversity_term(self, loss_td: torch.Tensor) -> tuple[torch.Tensor, float]:
         """The diversity loss (with gradient) and its adaptive coefficient for this step."""

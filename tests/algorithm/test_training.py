@@ -92,6 +92,8 @@ def test_two_iterations_report_every_spec_metric(smax_run):
     assert "win_rate" in result["evaluation"]["env_runners"]
     assert learner["overall_sparsity"] == pytest.approx(0.5)
     assert 0.0 <= result["env_runners"]["win_rate"] <= 1.0
+    changes = [learner[f"mask_change_layer_{k}"] for k in range(4)]  # since the previous batch's argmax masks
+    assert all(0.0 <= c <= 1.0 for c in changes) and min(changes) <= learner["mask_change"] <= max(changes)
 
 
 def test_temperature_follows_the_schedule_on_learner_and_every_worker(smax_run):

@@ -79,3 +79,35 @@ def test_mask_metrics_are_the_specs_flat_scalars():
     assert k24["overall_sparsity"] == pytest.approx(0.5)
     plain = mask_metrics(RecurrentAgent(10, 5, n_masks=3, hidden_dim=16, mask="none"))
     assert plain == {**{f"sparsity_layer_{i}": 0.0 for i in range(4)}, "overall_sparsity": 0.0}
+
+
+def test_mask_change_counts_the_argmax_mask_entries_that_moved_since_the_last_batch():
+    c = controller("k24")
+    fc2 = c.agent.fc2
+    with torch.no_grad():  # equal shared weights in row 0's first group: only alpha decides its patterns there
+        fc2.weight[0, :4] = 1.0
+    assert c.mask_change() == {}  # nothing to compare with yet
+    still = c.mask_change()
+    assert set(still) == {"mask_change", *(f"mask_change_layer_{i}" for i in range(4))}
+    assert all(v == 0.0 for v in still.values())  # nothing trained in between
+    before = fc2.hard_masks()
+    with torch.no_grad():  # the alpha that picks another pattern for mask 0 in that group
+        wanted = fc2.patterns[int(fc2.pattern_logits()[0, 0, 0].argmin())]
+        fc2.alpha[0, 0, :4] = torch.where(wanted.bool(), 50.0, -50.0)
+    moved = int((fc2.hard_masks() != before).sum())
+    assert moved in (2, 4)  # one group's pattern: two or four entries change
+    change = c.mask_change()
+    assert change["mask_change_layer_1"] == pytest.approx(moved / before.numel())
+    assert change["mask_change_layer_0"] == change["mask_change_layer_2"] == change["mask_change_layer_3"] == 0.0
+    sizes = [layer.hard_masks().numel() for layer in c.agent.masked_layers()]
+    assert change["mask_change"] == pytest.approx(moved / sum(sizes))
+
+
+def test_mask_change_names_the_layer_and_is_empty_without_masks():
+    args = K24Args()
+    agent = RecurrentAgent(10, 5, n_masks=3, hidden_dim=16, mask="k24", k24_args=args, masked_layers=["fc2", "fc3"])
+    c = MaskController(agent, T_MAX, args, KaleiArgs(), seed=0)
+    c.mask_change()
+    assert set(c.mask_change()) == {"mask_change", "mask_change_layer_1", "mask_change_layer_2"}
+    plain = controller("none")
+    assert plain.mask_change() == {} and plain.mask_change() == {}
