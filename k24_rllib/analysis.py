@@ -233,6 +233,25 @@ def acting_pattern_probability(agent: RecurrentAgent) -> torch.Tensor:
     return _pooled(kept).mean(dim=1)
 
 
+@torch.no_grad()
+def flip_share(agent: RecurrentAgent, parameter: str, step: float, seed: int = 0) -> dict[str, float]:
+    """Per masked K-2:4 layer, the share of argmax mask entries that change when every entry of ``parameter``
+    ("weight" or "alpha") moves by ``step`` with a random sign: how sensitive the acting masks are to one update
+    of that size (an Adam step moves each entry by about the learning rate). The agent is left as it was."""
+    generator = torch.Generator().manual_seed(seed)
+    shares = {}
+    for name, layer in agent.named_masked_layers():
+        if not isinstance(layer, K24Linear):
+            continue
+        tensor = getattr(layer, parameter)
+        before, masks = tensor.clone(), layer.hard_masks()
+        signs = torch.randint(0, 2, tensor.shape, generator=generator).to(tensor) * 2 - 1
+        tensor.add_(step * signs)
+        shares[name] = float((layer.hard_masks() != masks).float().mean())
+        tensor.copy_(before)
+    return shares
+
+
 def _k24_section(agent: RecurrentAgent, labels: Sequence[str], figures: dict[str, Figure]) -> list[str]:
     """K-2:4 figures (added to ``figures``) and their markdown."""
     names = pattern_labels(agent)

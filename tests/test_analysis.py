@@ -12,6 +12,7 @@ import torch
 
 from k24_rllib.analysis import (
     acting_pattern_probability,
+    flip_share,
     analyze,
     cut_off_inputs,
     mask_agreement,
@@ -86,6 +87,16 @@ def test_the_acting_pattern_probability_follows_the_temperature() -> None:
     assert torch.allclose(acting_pattern_probability(agent), torch.full((N_AGENTS,), 1 / 6), atol=1e-3)
     agent.set_temperature(1.0)
     assert bool((acting_pattern_probability(agent) < 0.9).all())
+
+
+def test_flip_share_grows_with_the_step_and_leaves_the_agent_as_it_was() -> None:
+    agent = make_agent("k24")
+    state = {k: v.clone() for k, v in agent.state_dict().items()}
+    assert flip_share(agent, "weight", 0.0) == {name: 0.0 for name in ("fc1", "fc2", "fc3", "fc4")}
+    small, large = flip_share(agent, "weight", 1e-3), flip_share(agent, "weight", 0.1)
+    assert all(0.0 <= small[name] < large[name] <= 1.0 for name in small)
+    assert sum(flip_share(agent, "alpha", 50.0).values()) > 0  # alpha ~ N(0, 3^2): a step of 50 reorders it
+    assert all(torch.equal(state[k], v) for k, v in agent.state_dict().items())
 
 
 def test_cut_off_inputs_finds_an_input_that_every_row_prunes() -> None:
