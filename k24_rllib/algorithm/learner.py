@@ -125,6 +125,8 @@ class K24QMixLearner(DQNTorchLearner):
         if not bad_terms and all(torch.isfinite(g).all() for g in gradients_dict.values()):
             self._skipped_in_a_row = 0
             super().apply_gradients(gradients_dict)
+            for controller in self.controllers.values():
+                controller.after_update()
         else:
             self.num_skipped_updates += 1
             self._skipped_in_a_row += 1

@@ -110,6 +110,7 @@ class K24Args(_ArgsMixin):
     schedule: str = "linear"
     mask_sample: str = "sequence"
     fade_pruned: bool = False  # True: pruned weights fade out as tau anneals, exact N:M after (docs/k24.md)
+    pruned_decay: float = 0.0  # per update, pruned weights shrink by this x their pruned share (docs/k24.md)
 
     def _validate(self) -> None:
         self._require(self.temperature_min > 0, "temperature_min", "must be > 0")
@@ -137,6 +138,7 @@ class K24Args(_ArgsMixin):
         self._require_positive_int("m")
         self._require(self.n < self.m, "n", f"must be < m ({self.m})")
         self._require(self.schedule in ("linear", "cosine"), "schedule", "must be 'linear' or 'cosine'")
+        self._require(0.0 <= self.pruned_decay < 1.0, "pruned_decay", "must be in [0, 1)")
         self._require(self.mask_sample in MASK_SAMPLES, "mask_sample", "must be 'sequence' or 'step'")
 
 

@@ -138,6 +138,14 @@ class K24Linear(MaskedLinearBase):
         Pruned weights count ``pruned_scale`` (0 once ``fade_pruned`` has annealed, so export is exact N:M)."""
         return self.weight * self._keep(self.hard_masks()[..., : self.in_features])
 
+    @torch.no_grad()
+    def decay_pruned(self, rate: float) -> None:
+        """Shrink every shared weight by ``rate`` x the share of masks whose argmax pattern prunes it (1 where all
+        do, 0 where all keep it): SR-STE's refining term, applied after the optimiser step so Adam does not
+        rescale it. Pruned weights fall behind kept ones, so one update of W reorders fewer groups' patterns."""
+        kept = self.hard_masks()[..., : self.in_features].mean(dim=0)
+        self.weight.mul_(1.0 - rate * (1.0 - kept))
+
     def _keep(self, masks: torch.Tensor) -> torch.Tensor:
         """0/1 masks -> what each weight is multiplied by: 1 where kept, ``pruned_scale`` where pruned."""
         if not self.fade_pruned:

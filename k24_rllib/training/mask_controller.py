@@ -82,6 +82,13 @@ class MaskController:
         stats["num_resets"] = float(self.num_resets)
         return stats
 
+    def after_update(self) -> None:
+        """After each optimiser step: ``K24_args.pruned_decay`` shrinks the K-2:4 layers' pruned weights."""
+        rate = getattr(self.settings, "pruned_decay", 0.0) if self.active else 0.0
+        if rate:
+            for layer in self.agent.masked_layers():
+                layer.decay_pruned(rate)
+
     def _reset(self, optimizer: torch.optim.Optimizer | None) -> int:
         if self.kind.reset is None:
             return 0

@@ -9,6 +9,7 @@ def test_defaults_match_spec():
     assert args.anneal_end_step is None and args.ema_momentum == 0.99 and args.hetero_init_scale == 3.0
     assert (args.div_coef, args.deque_len, args.reset_interval, args.reset_ratio) == (0.1, 100, 10000, 0.1)
     assert args.use_adaptive_reset is False and args.kl_threshold == 0.1 and (args.n, args.m) == (2, 4)
+    assert args.fade_pruned is False and args.pruned_decay == 0.0  # off: the spec's K-2:4
     kalei = KaleiArgs()
     assert (kalei.threshold_init_scale, kalei.threshold_init_bias, kalei.reset_ratio) == (5.0, 5.0, 0.1)
 
@@ -42,6 +43,8 @@ def test_unknown_key_named_with_valid_list(cls):
         ("deque_len", True),
         ("use_adaptive_reset", 1),
         ("anneal_end_step", 8e5),
+        ("pruned_decay", 1.0),
+        ("pruned_decay", -0.01),
     ],
 )
 def test_bad_k24_value_names_key(key, value):

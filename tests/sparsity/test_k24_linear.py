@@ -347,6 +347,18 @@ def test_pruned_scale_reaches_the_acting_cache_and_the_gradient():
         K24Linear(8, 4, n_masks=2).set_pruned_scale(0.5)
 
 
+def test_decay_pruned_shrinks_each_weight_by_the_share_of_masks_that_prune_it():
+    torch.manual_seed(5)
+    layer = K24Linear(10, 6, n_masks=3, hetero_init_scale=3.0)  # 10 inputs: the padding is stripped before the decay
+    before = layer.weight.detach().clone()
+    pruned_share = 1 - layer.hard_masks()[..., :10].mean(dim=0)
+    assert {0.0, 1.0} <= set(pruned_share.unique().tolist())  # kept by all masks and pruned by all both occur
+    layer.decay_pruned(0.1)
+    torch.testing.assert_close(layer.weight.detach(), before * (1 - 0.1 * pruned_share))
+    layer.decay_pruned(0.0)
+    torch.testing.assert_close(layer.weight.detach(), before * (1 - 0.1 * pruned_share))
+
+
 def test_a_checkpoint_from_before_pruned_scale_loads_as_exact_nm():
     layer = K24Linear(8, 4, n_masks=2)
     old = {k: v for k, v in layer.state_dict().items() if k != "pruned_scale"}

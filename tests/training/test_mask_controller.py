@@ -111,3 +111,12 @@ def test_mask_change_names_the_layer_and_is_empty_without_masks():
     assert set(c.mask_change()) == {"mask_change", "mask_change_layer_1", "mask_change_layer_2"}
     plain = controller("none")
     assert plain.mask_change() == {} and plain.mask_change() == {}
+
+
+@pytest.mark.parametrize("mask, decay, changes", [("k24", 0.01, True), ("k24", 0.0, False), ("kalei", 0.01, False)])
+def test_after_update_applies_pruned_decay_to_k24_layers_only(mask, decay, changes):
+    c = controller(mask, pruned_decay=decay)
+    before = [layer.weight.detach().clone() for layer in c.agent.masked_layers()]
+    c.after_update()
+    moved = [not torch.equal(b, layer.weight) for b, layer in zip(before, c.agent.masked_layers())]
+    assert all(moved) if changes else not any(moved)
