@@ -206,23 +206,29 @@ def final_evaluation(run_dir: Path, family: str, episodes: int) -> dict[str, Any
 
 
 def curve(rows: list[dict[str, float]], eval_every: int) -> list[dict[str, float | None]]:
-    """Greedy test points: RLlib repeats the last evaluation in later results, so keep evaluation iterations only."""
+    """Greedy test points: RLlib repeats the last evaluation in later results, so keep evaluation iterations only.
+    ``mask_change`` is the mean per-batch share of argmax mask entries that changed since the previous point."""
     def get(row: dict[str, float], key: str) -> float | None:
         value = row.get(key)
         return value if value is not None and np.isfinite(value) else None
 
-    return [
-        {"env_steps": int(row["env_steps"]),
-         "test_win_rate": get(row, "evaluation/env_runners/win_rate"),
-         "test_return": get(row, "evaluation/env_runners/episode_return_mean"),
-         "train_win_rate": get(row, "env_runners/win_rate"),
-         "train_return": get(row, "env_runners/episode_return_mean"),
-         "pattern_max_similarity": get(row, "learners/default_policy/pattern_max_similarity"),
-         "pattern_mean_similarity": get(row, "learners/default_policy/pattern_mean_similarity")}
-        for row in rows
-        if int(row["training_iteration"]) % eval_every == 0 and get(row, "evaluation/env_runners/episode_return_mean")
-        is not None
-    ]
+    points, changes = [], []
+    for row in rows:
+        if (change := get(row, "learners/default_policy/mask_change")) is not None:
+            changes.append(change)
+        if int(row["training_iteration"]) % eval_every or get(row, "evaluation/env_runners/episode_return_mean") is None:
+            continue
+        points.append(
+            {"env_steps": int(row["env_steps"]),
+             "test_win_rate": get(row, "evaluation/env_runners/win_rate"),
+             "test_return": get(row, "evaluation/env_runners/episode_return_mean"),
+             "train_win_rate": get(row, "env_runners/win_rate"),
+             "train_return": get(row, "env_runners/episode_return_mean"),
+             "pattern_max_similarity": get(row, "learners/default_policy/pattern_max_similarity"),
+             "pattern_mean_similarity": get(row, "learners/default_policy/pattern_mean_similarity"),
+             "mask_change": float(np.mean(changes)) if changes else None})
+        changes = []
+    return points
 
 
 def mask_agreement(run_dir: Path) -> float | None:

@@ -171,3 +171,17 @@ def test_compare_curves_names_a_malformed_plan_or_a_missing_run(bench, tmp_path:
         compare.main(["--env", "3m", "--output", str(tmp_path), f"QMIX={plan}#k24"])
     with pytest.raises(SystemExit, match="no such learning.json"):
         compare.main(["--env", "3m", "--output", str(tmp_path), f"QMIX={tmp_path / 'missing.json'}"])
+
+
+def test_learning_curve_points_carry_the_mean_mask_change_since_the_previous_point(bench) -> None:
+    curve = bench("learning").curve
+    learner = "learners/default_policy/"
+    rows = [{"training_iteration": i, "env_steps": 1000 * i, f"{learner}mask_change": change,
+             **({"evaluation/env_runners/episode_return_mean": 1.0, "evaluation/env_runners/win_rate": 0.5}
+                if i % 2 == 0 else {})}
+            for i, change in zip(range(1, 7), (None, 0.1, 0.3, 0.5, 0.2, 0.2))]
+    points = curve(rows, eval_every=2)
+    assert [p["env_steps"] for p in points] == [2000, 4000, 6000]
+    assert [p["mask_change"] for p in points] == pytest.approx([0.1, 0.4, 0.2])
+    assert curve([{"training_iteration": 2, "env_steps": 2000, "evaluation/env_runners/episode_return_mean": 1.0}],
+                 eval_every=2)[0]["mask_change"] is None  # no masks (QMIX), or the first batch
