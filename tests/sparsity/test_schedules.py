@@ -25,7 +25,7 @@ def test_anneal_end_step_before_start_is_rejected():
 
 
 def test_cosine():
-    tau = make_temperature_schedule(K24Args(schedule="cosine"), t_max=1000)
+    tau = make_temperature_schedule(K24Args(schedule="cosine", anneal_end=0.8), t_max=1000)
     assert tau(0) == 5.0 and tau(800) == pytest.approx(0.1) and tau(1000) == pytest.approx(0.1)
     assert tau(400) == pytest.approx(2.55)
     assert tau(100) > 5.0 - (5.0 - 0.1) / 8  # slower than linear early on
