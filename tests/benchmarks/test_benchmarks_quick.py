@@ -185,3 +185,20 @@ def test_learning_curve_points_carry_the_mean_mask_change_since_the_previous_poi
     assert [p["mask_change"] for p in points] == pytest.approx([0.1, 0.4, 0.2])
     assert curve([{"training_iteration": 2, "env_steps": 2000, "evaluation/env_runners/episode_return_mean": 1.0}],
                  eval_every=2)[0]["mask_change"] is None  # no masks (QMIX), or the first batch
+
+
+def test_mask_change_averages_each_layer_over_the_window_from_the_runs_records(bench, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    key = "learners/default_policy/mask_change"
+    rows = [{"training_iteration": i, "num_env_steps_sampled_lifetime": 1000 * i, key: change,
+             f"{key}_layer_1": change, f"{key}_layer_2": 2 * change} for i, change in ((1, 0.5), (2, 0.1), (3, 0.3))]
+    (run_dir / "result.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (run_dir / "final_eval.json").write_text(json.dumps({"win_rate": 0.25, "win_ci95": [0.1, 0.4]}))
+    paths = bench("mask_change").main(["--from-step", "2000", "--output", str(tmp_path / "out"), f"dense ends={run_dir}"])
+    (row,) = json.loads(paths["json"].read_text())["runs"]
+    assert (row["fc1"], row["fc2"], row["fc3"], row["fc4"]) == ("-", 0.2, 0.4, "-") and row["all"] == 0.2
+    assert row["batches"] == 2 and row["final"] == "0.25 (0.10-0.40)"
+    assert "| dense ends |" in paths["md"].read_text()
+    with pytest.raises(SystemExit, match="no mask_change between env steps 9,000"):
+        bench("mask_change").main(["--from-step", "9000", "--output", str(tmp_path / "out"), f"x={run_dir}"])
