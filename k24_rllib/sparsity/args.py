@@ -121,10 +121,10 @@ class K24Args(_ArgsMixin):
         )
         self._require(0.0 <= self.anneal_start <= 1.0, "anneal_start", "must be in [0, 1]")
         self._require(0.0 <= self.anneal_end <= 1.0, "anneal_end", "must be in [0, 1]")
-        if self.anneal_end_step is None:  # when given, it replaces anneal_end (the schedule checks it against t_max)
+        if self.anneal_end_step is None:
             self._require(self.anneal_start <= self.anneal_end, "anneal_end",
                           f"must be in [anneal_start ({self.anneal_start}), 1]")
-        if self.anneal_end_step is not None:
+        else:  # it replaces anneal_end; the schedule checks it against anneal_start * t_max
             self._require_positive_int("anneal_end_step")
         self._require(0.0 <= self.ema_momentum <= 1.0, "ema_momentum", "must be in [0, 1]")
         self._require(self.hetero_init_scale >= 0, "hetero_init_scale", "must be >= 0")
