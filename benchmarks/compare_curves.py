@@ -5,7 +5,8 @@
         "K-2:4, fc2 fc3=benchmarks/results/learning_5v5_1m/fc23_tau37k/learning.json" ...
 
 Each plan is ``LABEL=PATH`` to a ``learning.json`` that ``learning.py`` wrote (``LABEL=PATH#MASK`` keeps one mask of
-a plan that holds several). Settings that ran as separate plans (a flag or a mask each) then read as one figure.
+a plan that holds several; ``--seeds 1`` keeps seed 1 of every plan, to compare settings on the seeds they share).
+Settings that ran as separate plans (a flag or a mask each) then read as one figure.
 Nothing is trained: the curves and final evaluations are the plans' own records.
 """
 
@@ -41,13 +42,15 @@ def parse_plan(spec: str) -> tuple[str, Path, str | None]:
     return label, Path(path), mask or None
 
 
-def plan_runs(path: Path, env: str, mask: str | None) -> list[dict[str, Any]]:
-    """The finished runs of one plan on ``env`` (and ``mask``), seed order."""
+def plan_runs(path: Path, env: str, mask: str | None, seeds: list[int] | None = None) -> list[dict[str, Any]]:
+    """The finished runs of one plan on ``env`` (and ``mask``, and ``seeds``), seed order."""
     if not path.is_file():
         raise SystemExit(f"{path}: no such learning.json; give the file learning.py wrote for the plan")
-    runs = [r for r in json.loads(path.read_text())["runs"] if r["env"] == env and mask in (None, r["mask"])]
+    runs = [r for r in json.loads(path.read_text())["runs"]
+            if r["env"] == env and mask in (None, r["mask"]) and (seeds is None or r["seed"] in seeds)]
     if not runs:
-        raise SystemExit(f"{path}: no finished run on {env}{f' with mask {mask}' if mask else ''}")
+        which = f"{f' with mask {mask}' if mask else ''}{f' for seeds {seeds}' if seeds is not None else ''}"
+        raise SystemExit(f"{path}: no finished run on {env}{which}")
     return sorted(runs, key=lambda r: r["seed"])
 
 
@@ -88,13 +91,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("plans", nargs="+", type=parse_plan, metavar="LABEL=PATH[#MASK]")
     parser.add_argument("--env", required=True, help="the env whose runs are compared, e.g. protoss_5_vs_5")
     parser.add_argument("--name", default="compare_curves", help="stem of the result files")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="keep only these seeds of every plan")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Path]:
     args = parse_args(argv)
     set_threads(args.threads)  # only so the machine record reads like the other benchmarks'
-    plans = [(label, path, plan_runs(path, args.env, mask)) for label, path, mask in args.plans]
+    plans = [(label, path, plan_runs(path, args.env, mask, args.seeds)) for label, path, mask in args.plans]
     figure = save_figure(plot([(label, runs) for label, _, runs in plans], args.env), args.output, f"{args.name}.png")
     rows = [row(label, path, runs) for label, path, runs in plans]
     findings = [f"{r['label']}: final greedy test win {r['final']} at ~{r['env_steps']:,} env steps." for r in rows]

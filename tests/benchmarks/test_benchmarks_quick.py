@@ -162,6 +162,17 @@ def test_compare_curves_puts_finished_plans_side_by_side(bench, tmp_path: Path) 
     assert paths["png"].read_bytes()[:8] == PNG_MAGIC and "](compare_curves.png)" in markdown
 
 
+def test_compare_curves_keeps_only_the_seeds_asked_for(bench, tmp_path: Path) -> None:
+    qmix = _learning_json(tmp_path / "qmix" / "learning.json", [("none", 0, 0.9), ("none", 1, 0.8)])
+    compare = bench("compare_curves")
+    paths = compare.main(["--env", "3m", "--seeds", "1", "--output", str(tmp_path / "out"), f"QMIX={qmix}"])
+    assert table_rows(paths["md"].read_text(), "QMIX") == [
+        f"| QMIX | 1 | 3,002 | 0.80 (0.70-0.85) | 2,000 | 3,000 | {qmix} |"
+    ]
+    with pytest.raises(SystemExit, match=r"no finished run on 3m for seeds \[2\]"):
+        compare.main(["--env", "3m", "--seeds", "2", "--output", str(tmp_path / "out"), f"QMIX={qmix}"])
+
+
 def test_compare_curves_names_a_malformed_plan_or_a_missing_run(bench, tmp_path: Path) -> None:
     compare = bench("compare_curves")
     with pytest.raises(SystemExit, match="2"):  # argparse: LABEL=PATH expected
