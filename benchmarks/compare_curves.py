@@ -6,7 +6,8 @@
 
 Each plan is ``LABEL=PATH`` to a ``learning.json`` that ``learning.py`` wrote (``LABEL=PATH#MASK`` keeps one mask of
 a plan that holds several; ``--seeds 1`` keeps seed 1 of every plan, to compare settings on the seeds they share).
-Settings that ran as separate plans (a flag or a mask each) then read as one figure.
+Settings that ran as separate plans (a flag or a mask each) then read as one figure, and plans given under the same
+label read as one setting (its seeds ran as separate plans).
 Nothing is trained: the curves and final evaluations are the plans' own records.
 """
 
@@ -54,7 +55,23 @@ def plan_runs(path: Path, env: str, mask: str | None, seeds: list[int] | None = 
     return sorted(runs, key=lambda r: r["seed"])
 
 
-def row(label: str, path: Path, runs: list[dict[str, Any]]) -> dict[str, Any]:
+def merge_by_label(plans: list[tuple[str, Path, list[dict[str, Any]]]]
+                   ) -> list[tuple[str, list[Path], list[dict[str, Any]]]]:
+    """Plans under one label as one setting, in the order labels first appear; a seed given twice is an error, since
+    its two runs would count twice in the median."""
+    merged: dict[str, tuple[list[Path], list[dict[str, Any]]]] = {}
+    for label, path, runs in plans:
+        paths, kept = merged.setdefault(label, ([], []))
+        twice = sorted({r["seed"] for r in kept} & {r["seed"] for r in runs})
+        if twice:
+            raise SystemExit(f"{label}: seed(s) {twice} in more than one of its plans ({', '.join(map(str, paths))}, "
+                             f"{path}); give each seed once, e.g. with #MASK or a separate label")
+        paths.append(path)
+        kept.extend(runs)
+    return [(label, paths, sorted(runs, key=lambda r: r["seed"])) for label, (paths, runs) in merged.items()]
+
+
+def row(label: str, paths: list[Path], runs: list[dict[str, Any]]) -> dict[str, Any]:
     """One table row: every seed's final result and the steps its periodic tests first reached 50% and 80%."""
     def reached(share: str) -> str:
         return "; ".join(f"{r['reached'][share]:,}" if r["reached"].get(share) else "not reached" for r in runs)
@@ -66,7 +83,7 @@ def row(label: str, path: Path, runs: list[dict[str, Any]]) -> dict[str, Any]:
         "final": "; ".join(win_cell(r) for r in runs),
         "reached_50": reached("0.5"),
         "reached_80": reached("0.8"),
-        "source": str(path),
+        "source": ", ".join(map(str, paths)),
     }
 
 
@@ -98,9 +115,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict[str, Path]:
     args = parse_args(argv)
     set_threads(args.threads)  # only so the machine record reads like the other benchmarks'
-    plans = [(label, path, plan_runs(path, args.env, mask, args.seeds)) for label, path, mask in args.plans]
+    plans = merge_by_label([(label, path, plan_runs(path, args.env, mask, args.seeds))
+                            for label, path, mask in args.plans])
     figure = save_figure(plot([(label, runs) for label, _, runs in plans], args.env), args.output, f"{args.name}.png")
-    rows = [row(label, path, runs) for label, path, runs in plans]
+    rows = [row(label, paths, runs) for label, paths, runs in plans]
     findings = [f"{r['label']}: final greedy test win {r['final']} at ~{r['env_steps']:,} env steps." for r in rows]
     table = Table("plans", "Final results per plan", rows, COLUMNS,
                   "Final = 64 greedy episodes of each run's final checkpoint, 95% Wilson interval, as learning.py "

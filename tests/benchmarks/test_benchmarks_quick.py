@@ -173,6 +173,19 @@ def test_compare_curves_keeps_only_the_seeds_asked_for(bench, tmp_path: Path) ->
         compare.main(["--env", "3m", "--seeds", "2", "--output", str(tmp_path / "out"), f"QMIX={qmix}"])
 
 
+def test_compare_curves_reads_plans_under_one_label_as_one_setting(bench, tmp_path: Path) -> None:
+    first = _learning_json(tmp_path / "seeds01" / "learning.json", [("k24", 0, 0.6), ("k24", 1, 0.75)])
+    second = _learning_json(tmp_path / "seed2" / "learning.json", [("k24", 2, 0.8)])
+    compare = bench("compare_curves")
+    paths = compare.main(["--env", "3m", "--output", str(tmp_path / "out"), f"K-2:4={second}", f"K-2:4={first}"])
+    assert table_rows(paths["md"].read_text(), "K-2:4") == [  # seed order, both files named
+        f"| K-2:4 | 0, 1, 2 | 3,002 | 0.60 (0.50-0.65); 0.75 (0.65-0.80); 0.80 (0.70-0.85) | 2,000; 2,000; 2,000 "
+        f"| not reached; not reached; 3,000 | {second}, {first} |"
+    ]
+    with pytest.raises(SystemExit, match=r"K-2:4: seed\(s\) \[0, 1\] in more than one of its plans"):
+        compare.main(["--env", "3m", "--output", str(tmp_path / "out"), f"K-2:4={first}", f"K-2:4={first}"])
+
+
 def test_compare_curves_names_a_malformed_plan_or_a_missing_run(bench, tmp_path: Path) -> None:
     compare = bench("compare_curves")
     with pytest.raises(SystemExit, match="2"):  # argparse: LABEL=PATH expected
