@@ -44,7 +44,8 @@ def parse_plan(spec: str) -> tuple[str, Path, str | None]:
 
 
 def plan_runs(path: Path, env: str, mask: str | None, seeds: list[int] | None = None) -> list[dict[str, Any]]:
-    """The finished runs of one plan on ``env`` (and ``mask``, and ``seeds``), seed order."""
+    """The finished runs of one plan on ``env`` (and ``mask``, and ``seeds``); ``merge_by_label`` puts them in seed
+    order."""
     if not path.is_file():
         raise SystemExit(f"{path}: no such learning.json; give the file learning.py wrote for the plan")
     runs = [r for r in json.loads(path.read_text())["runs"]
@@ -52,7 +53,7 @@ def plan_runs(path: Path, env: str, mask: str | None, seeds: list[int] | None = 
     if not runs:
         which = f"{f' with mask {mask}' if mask else ''}{f' for seeds {seeds}' if seeds is not None else ''}"
         raise SystemExit(f"{path}: no finished run on {env}{which}")
-    return sorted(runs, key=lambda r: r["seed"])
+    return runs
 
 
 def merge_by_label(plans: list[tuple[str, Path, list[dict[str, Any]]]]
