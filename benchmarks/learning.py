@@ -34,7 +34,7 @@ from matplotlib.figure import Figure
 
 from k24_rllib.checkpoints import module_path
 from k24_rllib.cli import CliError, build_parser, parse_args
-from k24_rllib.experiment import CHECKPOINT, build_config, init_ray, prepare_output, train
+from k24_rllib.experiment import CHECKPOINT, build_config, init_ray, prepare_output, read_rows, train
 
 MASKS = ("k24", "kalei", "none")
 THRESHOLDS = (0.5, 0.8, 0.9)
@@ -120,7 +120,7 @@ def check_same_settings(run_dir: Path, argv: list[str], family: str) -> None:
 def read_results(run_dir: Path) -> list[dict[str, float]]:
     """The run's iterations, one row each: a row written again after a resume replaces the earlier one."""
     path = run_dir / "result.jsonl"
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    rows = read_rows(path) if path.is_file() else []
     return list({int(row["training_iteration"]): row for row in rows}.values())
 
 

@@ -222,6 +222,20 @@ def log_result(writer: Any, run_dir: Path, result: dict[str, Any], steps: int) -
         f.write(json.dumps({"env_steps": steps, **flat}) + "\n")
 
 
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a ``result.jsonl``; a last line that does not parse is a row a crash cut off mid-write (rows
+    are appended while training runs) and is left out. Any other line that does not parse is an error."""
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            if number < len(lines):
+                raise ValueError(f"{path}: line {number} is not a JSON row ({err}); remove or fix it") from None
+    return rows
+
+
 def drop_rows_after(run_dir: Path, iteration: int) -> float:
     """Keeps the ``result.jsonl`` rows up to the checkpoint's ``iteration``: later ones (logged before a crash
     stopped the run ahead of its next checkpoint) are trained again after the resume, and must not count twice.
@@ -229,8 +243,7 @@ def drop_rows_after(run_dir: Path, iteration: int) -> float:
     path = run_dir / "result.jsonl"
     if not path.is_file():
         return 0.0
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    kept = [row for row in rows if row["training_iteration"] <= iteration]
+    kept = [row for row in read_rows(path) if row["training_iteration"] <= iteration]
     path.write_text("".join(json.dumps(row) + "\n" for row in kept))
     return float(kept[-1].get("time_total_s", 0.0)) if kept else 0.0
 

@@ -194,6 +194,20 @@ def test_result_rows_hold_finite_numbers_only(tmp_path):
     assert "nan" not in row.lower() and "infinity" not in row.lower()
 
 
+def test_a_row_cut_by_a_crash_is_dropped_on_resume_and_a_bad_row_elsewhere_is_named(tmp_path):
+    from k24_rllib.experiment import drop_rows_after, read_rows
+
+    rows = [{"training_iteration": i, "time_total_s": 10.0 * i} for i in (1, 2, 3)]
+    path = tmp_path / "result.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows) + '{"training_iteration": 4, "time_to')
+    assert read_rows(path) == rows  # SIGKILL mid-write left half a row: it is not a row
+    assert drop_rows_after(tmp_path, iteration=2) == 20.0
+    assert read_rows(path) == rows[:2]
+    path.write_text(json.dumps(rows[0]) + "\n{oops\n" + json.dumps(rows[1]) + "\n")
+    with pytest.raises(ValueError, match="line 2 is not a JSON row"):
+        read_rows(path)
+
+
 def test_learner_settings_are_dotted_overrides_too(monkeypatch):
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     argv = ["--num-workers", "1", "--learners.num_learners=2", "--learners.num_cpus_per_learner=0.5"]

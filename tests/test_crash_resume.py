@@ -7,7 +7,6 @@ continue every counter and schedule from the checkpoint, not from zero.
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import signal
@@ -27,7 +26,9 @@ CONTROLLERS = ("checkpoint", "learner_group", "learner", "state.pkl")
 
 
 def rows(run_dir: Path) -> list[dict[str, float]]:
-    return [json.loads(line) for line in (run_dir / "result.jsonl").read_text().splitlines() if line.strip()]
+    from k24_rllib.experiment import read_rows  # the trainer may be writing (or was killed in) the last row
+
+    return read_rows(run_dir / "result.jsonl")
 
 
 def controller(run_dir: Path) -> dict:
@@ -50,8 +51,8 @@ def train_until_killed(run_dir: Path, min_resets: int, timeout_s: float = 240.0)
             try:
                 if controller(run_dir)["num_resets"] >= min_resets and rows(run_dir)[-1]["training_iteration"] % 3:
                     break
-            except (OSError, EOFError, KeyError, pickle.UnpicklingError):  # no checkpoint yet, or one being swapped
-                pass
+            except (OSError, EOFError, KeyError, IndexError, pickle.UnpicklingError):
+                pass  # no checkpoint or row yet, or a checkpoint being swapped
             time.sleep(0.5)
         else:
             pytest.fail(f"no checkpoint with {min_resets} resets within {timeout_s} s")
