@@ -27,6 +27,7 @@ from k24_rllib.algorithm.config import K24QMixConfig
 from k24_rllib.models import first_non_finite
 
 SAMPLE_TAG = "k24_sample"
+WEIGHTS_TAG = "set_state"  # the tag RLlib's EnvRunnerGroup.sync_weights gives its pushes
 REPLAY = "replay"  # result["replay"]: env steps sampled and trained, and the replay ratio that ran
 
 
@@ -65,6 +66,7 @@ class K24QMix(DQN):
 
     def training_step(self) -> None:
         episodes = self._collect_samples()
+        samples_all_in = not self.env_runner_group.num_in_flight_async_reqs(tag=SAMPLE_TAG)
         self._start_remote_sample()
         with self.metrics.log_time((TIMERS, REPLAY_BUFFER_ADD_DATA_TIMER)):
             self.local_replay_buffer.add(episodes)
@@ -75,9 +77,7 @@ class K24QMix(DQN):
         trained = self._train(t_env)
         if trained:
             with self.metrics.log_time((TIMERS, SYNCH_WORKER_WEIGHTS_TIMER)):
-                self.env_runner_group.sync_weights(
-                    from_worker_or_learner_group=self.learner_group, inference_only=True
-                )
+                self._push_weights(samples_all_in=samples_all_in)
         for what, steps in (("sampled", sampled), ("trained", trained)):
             self.metrics.log_value((REPLAY, f"num_env_steps_{what}"), steps, reduce="sum")
             self.metrics.log_value((REPLAY, f"num_env_steps_{what}_lifetime"), steps, reduce="lifetime_sum")
@@ -104,6 +104,17 @@ class K24QMix(DQN):
         """Asks every idle healthy remote EnvRunner for its next sample (it runs while the learner trains)."""
         if self.env_runner_group.num_remote_env_runners():
             self.env_runner_group.foreach_env_runner_async(_sample_with_metrics, tag=SAMPLE_TAG)
+
+    def _push_weights(self, samples_all_in: bool) -> None:
+        """RLlib's ``sync_weights`` drops the push to a runner that has not yet acknowledged the previous one
+        (one request in flight per tag), and a loaded runner can be that slow, then acting on weights several
+        steps old. The previous push was queued right behind the sample collected at the start of this step, so
+        when every sample came in, wait for those pushes first; a runner whose sample outlived
+        ``sample_timeout_s`` still has it queued, and only then is its push left out."""
+        self.env_runner_group.fetch_ready_async_reqs(
+            tags=WEIGHTS_TAG, timeout_seconds=self.config.sample_timeout_s if samples_all_in else 0.0
+        )
+        self.env_runner_group.sync_weights(from_worker_or_learner_group=self.learner_group, inference_only=True)
 
     def _train(self, t_env: int) -> int:
         """Updates while the replay-ratio credit lasts; returns the env steps trained on."""
