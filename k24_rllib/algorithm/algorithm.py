@@ -46,8 +46,8 @@ class K24QMix(DQN):
     3. store finished episodes in the whole-episode replay (``TeamEpisodeBuffer``) and update on whole-episode
        batches until the trained env steps reach ``training_intensity`` times the sampled ones (the replay ratio
        that runs is the one configured; ``result["replay"]`` reports it);
-    4. push the new weights (with epsilon and temperature, module buffers); a runner takes them when its
-       running sample ends, before the next one.
+    4. push the new weights (with epsilon and temperature, module buffers) to every runner, none skipped
+       (``_push_weights``); a runner takes them when its running sample ends, before the next one.
     """
 
     @classmethod
