@@ -11,7 +11,7 @@ import ray.cloudpickle
 import torch
 from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
 
-from k24_rllib import K24QMixConfig
+from two_step_setup import two_step_config
 
 SET_STATE_DELAY_S = 2.0
 
@@ -28,15 +28,8 @@ ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # runner proces
 
 
 def test_a_runner_slow_to_apply_weights_still_gets_every_push(ray_local):
-    config = (
-        K24QMixConfig()
-        .environment("two_step")
-        .env_runners(num_env_runners=2, num_envs_per_env_runner=2, num_cpus_per_env_runner=0.5,
-                     env_runner_cls=SlowToApplyWeightsRunner)
-        .training(t_max=5_000, num_steps_sampled_before_learning_starts=40, train_batch_size_per_learner=32,
-                  training_intensity=1.0)
-        .reporting(min_sample_timesteps_per_iteration=200)
-        .debugging(seed=0)
+    config = two_step_config("k24").training(training_intensity=1.0).env_runners(
+        num_env_runners=2, num_cpus_per_env_runner=0.5, env_runner_cls=SlowToApplyWeightsRunner
     )
     algo = config.build_algo()
     try:
