@@ -9,7 +9,9 @@ import pytest
 
 from k24_rllib.cli import CliError, build_parser, local_cpus_per_worker, parse_args, parse_overrides
 from k24_rllib.models import ModelSettings
-from k24_rllib.experiment import build_config, check_checkpoint, main, prepare_output, restore
+from k24_rllib.experiment import (
+    build_config, check_checkpoint, drop_rows_after, main, prepare_output, read_rows, restore,
+)
 
 
 def args_for(*argv: str):
@@ -195,8 +197,6 @@ def test_result_rows_hold_finite_numbers_only(tmp_path):
 
 
 def test_a_row_cut_by_a_crash_is_dropped_on_resume_and_a_bad_row_elsewhere_is_named(tmp_path):
-    from k24_rllib.experiment import drop_rows_after, read_rows
-
     rows = [{"training_iteration": i, "time_total_s": 10.0 * i} for i in (1, 2, 3)]
     path = tmp_path / "result.jsonl"
     path.write_text("".join(json.dumps(row) + "\n" for row in rows) + '{"training_iteration": 4, "time_to')

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from k24_rllib.experiment import read_rows
+
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--map", "3m", "--num-workers", "0", "--envs-per-worker", "2", "--eval-every", "0", "--quiet",
          "--checkpoint-every", "3", "--training.num_steps_sampled_before_learning_starts=200",
@@ -26,8 +28,7 @@ CONTROLLERS = ("checkpoint", "learner_group", "learner", "state.pkl")
 
 
 def rows(run_dir: Path) -> list[dict[str, float]]:
-    from k24_rllib.experiment import read_rows  # the trainer may be writing (or was killed in) the last row
-
+    """The run's rows; ``read_rows`` leaves out a last row the trainer is writing (or was killed in)."""
     return read_rows(run_dir / "result.jsonl")
 
 
