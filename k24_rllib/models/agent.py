@@ -8,9 +8,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from k24_rllib.models.gru import gru_running, gru_sequence, plan_segments
 from k24_rllib.models.mask_kinds import mask_kind
+from k24_rllib.models.packing import PackedSteps
 from k24_rllib.sparsity.args import K24Args, KaleiArgs
 from k24_rllib.sparsity.diversity import DiversityLoss
 from k24_rllib.sparsity.masked_base import MaskedLinearBase
@@ -111,33 +112,29 @@ class RecurrentAgent(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``unroll`` with the fc layers on the real timesteps only (``valid`` is a prefix mask per row).
 
-        Sequences are packed time-major (``pack_padded_sequence``), so fc1..fc4 see [n, N, 1, d] (N real
-        timesteps) and spend nothing on padding; the GRU runs on the padded layout (see below). Padding comes
-        back as zeros.
+        The real timesteps are packed time-major (``PackedSteps``), so fc1..fc4 see [n, N, 1, d] (N real
+        timesteps) and spend nothing on padding. The GRU runs on the padded layout, longest sequence first, in
+        time segments over the sequences still running (``gru_running``): on CPU a packed GRU's backward
+        zero-fills the whole gradient at every timestep, which costs more than the padding it skips. Padding
+        comes back as zeros.
         """
-        b, t, n, _ = obs.shape
-        lengths = valid.sum(dim=1).cpu()
-        packed = pack_padded_sequence(obs, lengths, batch_first=True, enforce_sorted=False)
-        sizes = packed.batch_sizes  # real rows per timestep
+        n = obs.shape[2]
+        steps = PackedSteps.of(valid)
 
         def to_slots(data: torch.Tensor) -> torch.Tensor:  # [N, n, ...] -> [n, N, 1, ...]
             return data.transpose(0, 1).unsqueeze(2)
 
-        def unpack(y: torch.Tensor) -> torch.Tensor:  # [n, N, 1, F] -> [B, T, n, F]
-            seq = PackedSequence(y.squeeze(2).transpose(0, 1), sizes, packed.sorted_indices, packed.unsorted_indices)
-            return pad_packed_sequence(seq, batch_first=True, total_length=t)[0]
+        def from_slots(y: torch.Tensor) -> torch.Tensor:  # [n, N, 1, F] -> [N, n, F]
+            return y.squeeze(2).transpose(0, 1)
 
-        ids = None
-        if mask_ids is not None:
-            ids = to_slots(pack_padded_sequence(mask_ids, lengths, batch_first=True, enforce_sorted=False).data)
-        x = F.relu(self.fc1.forward_slots(to_slots(packed.data), ids, step_sizes=sizes))
-        # The GRU runs padded: on CPU its packed backward zero-fills the whole gradient at every timestep,
-        # which costs more than the padding it skips.
-        x = unpack(x).permute(2, 0, 1, 3).reshape(n * b, t, self.hidden_dim)
-        h = gru_sequence(self.rnn, x, h0.transpose(0, 1).reshape(n * b, -1)).reshape(n, b, t, self.hidden_dim)
-        h = h.permute(1, 2, 0, 3) * valid[..., None, None]  # [B, T, n, H], padding zeroed
-        rows = to_slots(pack_padded_sequence(h, lengths, True, enforce_sorted=False).data)
-        return unpack(self._head(rows, ids, None, False, sizes)), h
+        ids = None if mask_ids is None else to_slots(steps.pack(mask_ids))
+        x = F.relu(self.fc1.forward_slots(to_slots(steps.pack(obs)), ids, step_sizes=steps.sizes))
+        x = steps.unpack(from_slots(x), longest_first=True).permute(2, 0, 1, 3)  # [n, B, T', H]
+        running = steps.sizes.tolist()
+        h = gru_running(self.rnn, x, h0[steps.order].transpose(0, 1), running, plan_segments(running, n))
+        h = steps.pack(h.permute(1, 2, 0, 3), longest_first=True)  # [N, n, H]
+        q = self._head(to_slots(h), ids, None, False, steps.sizes)
+        return steps.unpack(from_slots(q)), steps.unpack(h)
 
     def _head(
         self,
@@ -234,17 +231,6 @@ class RecurrentAgent(nn.Module):
             return out
 
         return per_fc(per_layer), {mask: per_fc(values) for mask, values in detail.items()}, overall
-
-
-def gru_sequence(cell: nn.GRUCell, x: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
-    """``cell`` run over x [N, T, H_in] from h0 [N, H] in one fused call -> hiddens [N, T, H].
-
-    Computes what a loop of ``cell`` steps computes (a test checks it), with the GRUCell's own parameters,
-    so checkpoints keep the GRUCell layout. ``torch._VF.gru`` is the kernel ``nn.GRU`` itself calls.
-    """
-    params = [cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh]
-    out, _ = torch._VF.gru(x, h0.unsqueeze(0), params, True, 1, 0.0, cell.training, False, True)
-    return out
 
 
 def mask_ids_for(obs: torch.Tensor, unit_type_slice: tuple[int, int] | None = None) -> torch.Tensor | None:

@@ -6,7 +6,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
+import k24_rllib.models.agent as agent_module
 from k24_rllib.models import RecurrentAgent, mask_ids_for
+from k24_rllib.models.gru import plan_segments
 from k24_rllib.sparsity import K24Args, K24Linear, KaleiArgs, KaleiLinear, MaskDistanceLoss, PatternOverlapLoss
 
 OBS, ACTIONS, AGENTS = 30, 9, 3
@@ -166,11 +168,14 @@ def step_by_step(agent: RecurrentAgent, obs, h0, mask_ids=None):
 
 
 @pytest.mark.parametrize("mask", ["k24", "kalei", "none"])
-@pytest.mark.parametrize("layout", ["packed", "padded with valid", "padded"])
+@pytest.mark.parametrize("layout", ["packed", "packed, GRU in segments", "padded with valid", "padded"])
 @pytest.mark.parametrize("per_type", [False, True])
 def test_sequence_parallel_unroll_computes_what_the_step_by_step_agent_computes(monkeypatch, mask, layout, per_type):
     """Same masks (one draw per layer, shared by both paths): equal Q-values and equal gradients on real
-    timesteps, whether fc1..fc4 run packed (CPU's default) or padded (a GPU's) or on equal-length sequences."""
+    timesteps, whether fc1..fc4 run packed (CPU's default; the GRU in one call or in time segments over the
+    running sequences) or padded (a GPU's) or on equal-length sequences."""
+    if layout == "packed, GRU in segments":  # a segment wherever a sequence ends
+        monkeypatch.setattr(agent_module, "plan_segments", lambda running, rows: plan_segments(running, rows, 0.0, 0.0))
     torch.manual_seed(7)
     agent = RecurrentAgent(OBS, ACTIONS, 2 if per_type else AGENTS, mask=mask,
                            k24_args=K24Args(hetero_init_scale=1.0), kalei_args=KaleiArgs(2.0, 2.0))
@@ -184,7 +189,7 @@ def test_sequence_parallel_unroll_computes_what_the_step_by_step_agent_computes(
     valid = torch.arange(6)[None] < torch.tensor(lengths)[:, None]
 
     torch.manual_seed(8)
-    q, _ = agent.unroll(obs, h0, mask_ids, None if layout == "padded" else valid, pack=layout == "packed")
+    q, _ = agent.unroll(obs, h0, mask_ids, None if layout == "padded" else valid, pack=layout.startswith("packed"))
     torch.manual_seed(8)
     expected = torch.stack([
         F.pad(step_by_step(reference, obs[b : b + 1, :n], h0[b : b + 1],
