@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 import torch
 
@@ -226,3 +227,20 @@ def test_mask_change_averages_each_layer_over_the_window_from_the_runs_records(b
     assert "| dense ends |" in paths["md"].read_text()
     with pytest.raises(SystemExit, match="no mask_change between env steps 9,000"):
         bench("mask_change").main(["--from-step", "9000", "--output", str(tmp_path / "out"), f"x={run_dir}"])
+
+
+def test_gru_segments_quick(bench: Callable[[str], ModuleType], tmp_path: Path) -> None:
+    """CPU only by design (segments are the CPU path): a fit of the cost model and one row per batch."""
+    paths = bench("gru_segments").main(["--quick", "--output", str(tmp_path)])
+    result = json.loads(paths["json"].read_text())
+    assert result["meta"]["command"].startswith("python benchmarks/gru_segments.py --quick")
+    model = result["cost_model"]
+    assert all(np.isfinite(model[key]) for key in ("call_ms", "step_ms", "row_step_ms", "call_cost", "step_cost"))
+    assert len(result["fit"]) == 8 and all(row["ms"] > 0 for row in result["fit"])
+    rows = result["comparison"]
+    assert [row["batch"] for row in rows] == ["3m early (12-25 steps)", "3m early, one truncated at 60", "uniform 20-60"]
+    for row in rows:
+        assert row["segments"].startswith("0-") and 0 < row["real_share"] < 1 and row["ratio"] > 0
+    assert rows[1]["segments"].endswith("-60")  # the truncated episode runs to the limit
+    markdown = paths["md"].read_text()
+    assert "one call vs segments" in markdown and len(table_rows(markdown, "3m early (12-25 steps)")) == 1
