@@ -6,6 +6,7 @@ from typing import Any
 
 from ray.rllib.algorithms.dqn import DQN
 from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_RL_MODULE, DEFAULT_MODULE_ID
+from ray.rllib.core.columns import Columns
 from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 from ray.rllib.utils.from_config import from_config
 from ray.rllib.utils.metrics import (
@@ -125,6 +126,8 @@ class K24QMix(DQN):
             with self.metrics.log_time((TIMERS, REPLAY_BUFFER_SAMPLE_TIMER)):
                 shards = [self.local_replay_buffer.sample(batch_size) for _ in range(n_learners)]
             steps = sum(n for _, n in shards)
+            padded = sum(b[Columns.LOSS_MASK].size for b, _ in shards)  # B x T per batch, padding included
+            self.metrics.log_value((REPLAY, "num_padded_steps_trained"), padded, reduce="sum")
             batches = [MultiAgentBatch({DEFAULT_MODULE_ID: SampleBatch(b)}, env_steps=n) for b, n in shards]
             timesteps = {
                 NUM_ENV_STEPS_SAMPLED_LIFETIME: t_env,
@@ -146,10 +149,13 @@ class K24QMix(DQN):
 
     def step(self) -> dict[str, Any]:
         """RLlib's iteration, plus the replay ratio that ran: ``result["replay"]["replay_ratio"]`` (this
-        iteration's trained / sampled env steps) and ``replay_ratio_lifetime`` (the whole run's)."""
+        iteration's trained / sampled env steps) and ``replay_ratio_lifetime`` (the whole run's); and
+        ``learner_batch_real_share``, the share of this iteration's padded learner batches that is real steps."""
         result = super().step()
         replay = result.get(REPLAY)
         if replay:
+            if replay.get("num_padded_steps_trained"):
+                replay["learner_batch_real_share"] = replay["num_env_steps_trained"] / replay["num_padded_steps_trained"]
             for suffix in ("", "_lifetime"):
                 sampled = replay.get(f"num_env_steps_sampled{suffix}", 0)
                 trained = replay.get(f"num_env_steps_trained{suffix}", 0)

@@ -53,6 +53,10 @@ def test_the_configured_replay_ratio_is_the_one_that_runs(ray_local, runners):
     lifetime = replay["num_env_steps_trained_lifetime"] / replay["num_env_steps_sampled_lifetime"]
     assert replay["replay_ratio_lifetime"] == pytest.approx(lifetime)
     assert 2.5 < lifetime <= 4.0 + tolerance  # below 4: no training before learning starts
+    # whole episodes padded to the longest in their batch: the padded batches hold the trained steps and more
+    assert replay["num_padded_steps_trained"] >= replay["num_env_steps_trained"] > 0
+    assert replay["learner_batch_real_share"] == pytest.approx(
+        replay["num_env_steps_trained"] / replay["num_padded_steps_trained"])
 
 
 def gated_second_sample(gate: Path) -> type[K24Callbacks]:
