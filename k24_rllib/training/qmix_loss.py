@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
+from k24_rllib.models.packing import PackedSteps
 from k24_rllib.training.td_targets import lambda_returns
 
 Mixer = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (per-agent Q [B, T, n], state [B, T, s]) -> [B, T]
@@ -37,13 +38,19 @@ def qmix_td_loss(
     gamma: float,
     td_lambda: float,
     double_q: bool = True,
+    pack: bool | None = None,
 ) -> TDLoss:
     """pymarl2's "nq" loss: q / target_q [B, T + 1, n, A] over every observation of the episodes, actions [B, T, n],
     rewards / terminated / valid [B, T], available [B, T + 1, n, A] (legal actions), state [B, T + 1, s].
 
     The next step's greedy action comes from the online Q (double Q) or the target Q, among legal actions only;
     the target mixer values it, and TD(lambda) targets (``lambda_returns``) are regressed on with padding masked.
+    ``pack``: run both mixers on the real steps only (``valid`` is a prefix mask per episode); the default packs on
+    CPU, as ``RecurrentAgent.unroll`` does, and keeps a GPU's layout padded. Real steps get the same values
+    either way; padding gets zeros.
     """
+    if pack if pack is not None else q.device.type == "cpu":
+        mixer, target_mixer = on_real_steps(mixer, valid), on_real_steps(target_mixer, valid)
     valid = valid.float()
     q_taken = q[:, :-1].gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
     q_tot = mixer(q_taken, state[:, :-1])
@@ -55,3 +62,9 @@ def qmix_td_loss(
     n_valid = valid.sum().clamp(min=1.0)
     td_error = (q_tot - targets) * valid
     return TDLoss((td_error**2).sum() / n_valid, q_taken, targets, td_error, n_valid)
+
+
+def on_real_steps(mixer: Mixer, valid: torch.Tensor) -> Mixer:
+    """``mixer`` applied to the real steps of [B, T] only (one gather in, one scatter out); zeros on padding."""
+    steps = PackedSteps.of(valid.bool())
+    return lambda agent_qs, state: steps.unpack(mixer(steps.pack(agent_qs), steps.pack(state)))

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from k24_rllib.models import QMixer
 from k24_rllib.training import qmix_td_loss
 
 
@@ -46,3 +47,33 @@ def test_padding_counts_for_nothing():
     assert out.n_valid.item() == 1.0 and out.td_error[0, 1].item() == 0.0
     # step 0 is now the last real step: its target bootstraps fully from next_q_tot (no lambda blend)
     assert out.targets[0, 0].item() == pytest.approx(1 + 0.9 * 40.0)
+
+
+def test_mixing_the_real_steps_only_computes_what_mixing_the_padded_batch_computes():
+    """CPU's default packs both mixers to the real steps: equal loss, targets and gradients on real steps."""
+    torch.manual_seed(3)
+    b, t, n, a = 5, 7, 3, 4
+    lengths = torch.tensor([7, 3, 5, 1, 6])
+    valid = (torch.arange(t)[None] < lengths[:, None]).float()
+    terminated = torch.zeros(b, t)
+    terminated[torch.arange(b), lengths - 1] = 1.0
+    args = dict(actions=torch.randint(0, a, (b, t, n)), rewards=torch.rand(b, t), terminated=terminated, valid=valid,
+                available=torch.ones(b, t + 1, n, a), state=torch.randn(b, t + 1, 6))
+    mixer, target_mixer = QMixer(n, 6), QMixer(n, 6).requires_grad_(False)
+    q = torch.randn(b, t + 1, n, a, requires_grad=True)
+    target_q = torch.randn(b, t + 1, n, a)
+    outs, grads = [], []
+    for pack in (True, False):
+        out = qmix_td_loss(q, target_q, mixer=mixer, target_mixer=target_mixer, gamma=0.99, td_lambda=0.6,
+                           pack=pack, **args)
+        mixer.zero_grad()
+        out.loss.backward()
+        outs.append(out)
+        grads.append([q.grad.clone(), *(p.grad.clone() for p in mixer.parameters())])
+        q.grad = None
+    packed, padded = outs
+    torch.testing.assert_close(packed.loss, padded.loss)
+    torch.testing.assert_close(packed.targets * valid, padded.targets * valid)
+    torch.testing.assert_close(packed.td_error, padded.td_error)
+    for mine, theirs in zip(*grads):
+        torch.testing.assert_close(mine, theirs)
