@@ -17,9 +17,9 @@ import torch.nn.functional as F
 from torch import nn
 
 # A fused CPU call's cost in row-timesteps (one row for one timestep) at hidden 64: a call (forward and backward)
-# about 80, each timestep about 30 on top of its rows (fitted by benchmarks/gru_segments.py). They only decide
+# about 200, each timestep about 45 on top of its rows (fitted by benchmarks/gru_segments.py). They only decide
 # where segments are cut, never what is computed.
-CALL_COST, STEP_COST = 80.0, 30.0
+CALL_COST, STEP_COST = 200.0, 45.0
 
 
 def gru_sequence(cell: nn.GRUCell, x: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:

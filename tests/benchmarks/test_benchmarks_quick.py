@@ -240,7 +240,8 @@ def test_gru_segments_quick(bench: Callable[[str], ModuleType], tmp_path: Path) 
     rows = result["comparison"]
     assert [row["batch"] for row in rows] == ["3m early (12-25 steps)", "3m early, one truncated at 60", "uniform 20-60"]
     for row in rows:
-        assert row["segments"].startswith("0-") and 0 < row["real_share"] < 1 and row["ratio"] > 0
+        assert row["segments"].startswith("0-") and row["fitted_segments"].startswith("0-")
+        assert 0 < row["real_share"] < 1 and row["ratio"] > 0 and row["fitted_ratio"] > 0
     assert rows[1]["segments"].endswith("-60")  # the truncated episode runs to the limit
     markdown = paths["md"].read_text()
     assert "one call vs segments" in markdown and len(table_rows(markdown, "3m early (12-25 steps)")) == 1
