@@ -49,8 +49,11 @@ def qmix_td_loss(
     CPU, as ``RecurrentAgent.unroll`` does, and keeps a GPU's layout padded. Real steps get the same values
     either way; padding gets zeros.
     """
-    if pack if pack is not None else q.device.type == "cpu":
-        mixer, target_mixer = on_real_steps(mixer, valid), on_real_steps(target_mixer, valid)
+    if pack is None:
+        pack = q.device.type == "cpu"
+    if pack:
+        steps = PackedSteps.of(valid.bool())  # one layout for both mixers
+        mixer, target_mixer = on_real_steps(mixer, steps), on_real_steps(target_mixer, steps)
     valid = valid.float()
     q_taken = q[:, :-1].gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
     q_tot = mixer(q_taken, state[:, :-1])
@@ -64,7 +67,6 @@ def qmix_td_loss(
     return TDLoss((td_error**2).sum() / n_valid, q_taken, targets, td_error, n_valid)
 
 
-def on_real_steps(mixer: Mixer, valid: torch.Tensor) -> Mixer:
+def on_real_steps(mixer: Mixer, steps: PackedSteps) -> Mixer:
     """``mixer`` applied to the real steps of [B, T] only (one gather in, one scatter out); zeros on padding."""
-    steps = PackedSteps.of(valid.bool())
     return lambda agent_qs, state: steps.unpack(mixer(steps.pack(agent_qs), steps.pack(state)))
