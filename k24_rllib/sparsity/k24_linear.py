@@ -15,6 +15,7 @@ from torch import nn
 
 from k24_rllib.sparsity.args import K24Args
 from k24_rllib.sparsity.masked_base import MaskedLinearBase
+from k24_rllib.sparsity.pattern_ops import Draw, ema_update, gumbel_one_hot, sample_patterns, standardise_first
 from k24_rllib.sparsity.patterns import nm_patterns
 
 
@@ -51,6 +52,10 @@ class K24Linear(MaskedLinearBase):
         self.register_buffer("temperature", torch.tensor(1.0))
         self.fade_pruned = fade_pruned  # False: exact N:M always, and forwards skip the scale's arithmetic
         self.register_buffer("pruned_scale", torch.tensor(0.0))
+        self._logits: torch.Tensor | None = None  # ``_frozen_logits``'s cache and its key
+        self._logits_key: list[tuple[int, int]] | None = None
+        self._draw: Draw | None = None  # the last training draw (its probabilities) and its key
+        self._draw_key: list[tuple[int, int]] | None = None
         if fade_pruned:  # only then do the acting weights read the scale (the cache key check is on acting's path)
             self.cache_sources = (*K24Linear.cache_sources, "pruned_scale")
 
@@ -95,26 +100,36 @@ class K24Linear(MaskedLinearBase):
         """Standardised pattern logits [n_masks, out, groups, P]; ``detach_weight`` stops gradient into W."""
         return self._logits_first(detach_weight).movedim(0, -1)
 
-    def _logits_first(self, detach_weight: bool = False, alpha: torch.Tensor | None = None) -> torch.Tensor:
-        """``pattern_logits`` with the pattern axis first, [P, n_masks, out, groups]: reductions and softmax
-        over a leading axis of 6 are ~20x cheaper on CPU than over a trailing one. ``alpha`` replaces the
+    def _logits_first(
+        self, detach_weight: bool = False, alpha: torch.Tensor | None = None, scale: torch.Tensor | float = 1.0
+    ) -> torch.Tensor:
+        """``pattern_logits`` x ``scale`` with the pattern axis first, [P, n_masks, out, groups]: reductions and
+        softmax over a leading axis of 6 are ~20x cheaper on CPU than over a trailing one. ``alpha`` replaces the
         layer's own (``shared_choice`` passes zeros)."""
-        weight = self._pad_inputs(self.weight).abs()
-        weight = weight.detach() if detach_weight else weight
+        shared = self._shared_score()
+        shared = shared.detach() if detach_weight else shared
         alpha = self.alpha if alpha is None else alpha
+        groups = (shared * torch.sigmoid(alpha)).reshape(-1, self.m)  # [n_masks * out * groups, m]
+        logits = (self.patterns @ groups.T).reshape(-1, alpha.shape[0], self.out_features, self.n_groups)
+        return standardise_first(logits, scale)
+
+    def _shared_score(self) -> torch.Tensor:
+        """|W| * EMA [out, padded_in]: the part of every weight's score that all masks share."""
         # clone: a training forward moves the EMA in place after logits that are part of the autograd graph
         ema = self.ema.clone() if torch.is_grad_enabled() else self.ema
-        score = weight * ema * torch.sigmoid(alpha)
-        groups = score.reshape(-1, self.m)  # [n_masks * out * groups, m]
-        logits = (self.patterns @ groups.T).reshape(-1, alpha.shape[0], self.out_features, self.n_groups)
-        centred = logits - logits.mean(dim=0)
-        # the epsilon sits under the root: six equal logits (zero weights, an input whose EMA reached 0) would
-        # otherwise meet sqrt's infinite slope at 0 and make the gradient NaN
-        return centred * torch.rsqrt(centred.square().mean(dim=0) + 1e-12)
+        return self._pad_inputs(self.weight).abs() * ema
 
     def pattern_probs(self, detach_weight: bool = False) -> torch.Tensor:
-        """softmax(logits / temperature) [n_masks, out, groups, P], with gradient (feeds the diversity loss)."""
-        return torch.softmax(self._logits_first(detach_weight) / self.temperature, dim=0).movedim(0, -1)
+        """softmax(logits / temperature) [n_masks, out, groups, P], with gradient (feeds the diversity loss).
+
+        With ``detach_weight`` and autograd on, the probabilities that this update's training draw computed are
+        reused while weight, alpha, EMA and temperature are unchanged and no backward pass has run through the
+        draw (the diversity loss follows the unroll, and both go into one backward)."""
+        draw = self._draw
+        if detach_weight and torch.is_grad_enabled() and draw is not None and not draw.spent:
+            if self._draw_key == self._draw_source_key():
+                return draw.probs.movedim(0, -1)
+        return torch.softmax(self._logits_first(detach_weight, scale=1.0 / self.temperature), dim=0).movedim(0, -1)
 
     def _masks_from_choice(self, choice: torch.Tensor) -> torch.Tensor:
         """One-hot (or straight-through) pattern choice, pattern axis first, [P, ..., groups] -> 0/1 masks
@@ -157,23 +172,39 @@ class K24Linear(MaskedLinearBase):
         self, x: torch.Tensor, valid: torch.Tensor | None = None, step_sizes: torch.Tensor | None = None
     ) -> None:
         """EMA of mean |x| per input feature, one EMA step per timestep that has a valid row, as a step-by-step
-        unroll would take.
-
-        ema_T = m^T ema_0 + (1 - m) sum_t m^(T-1-t) mean_t over those timesteps, in one call. Padded columns see
-        zeros, like the padded input would.
-        """
-        means, kept = step_means(x, valid, step_sizes)
-        m = self.ema_momentum
-        later = kept.flip(0).cumsum(0).flip(0) - kept  # how many counted timesteps follow each one
-        weights = (1.0 - m) * m**later * kept
-        # float32 elementwise, not a matmul: under bf16 autocast a matmul would round the weights to bf16
-        blended = (weights.unsqueeze(-1) * means).sum(dim=0)
-        self.ema.mul_(m ** kept.sum()).add_(self._pad_inputs(blended))
+        unroll would take (``pattern_ops.ema_update``). Padded columns see zeros, like the padded input would."""
+        decay, increment = ema_update(x, self.ema_momentum, valid, step_sizes)
+        self.ema.mul_(decay).add_(self._pad_inputs(increment))
 
     def sample_weights(self, draws: int) -> torch.Tensor:
         """``draws`` hard Gumbel-softmax samples [draws, n_masks, out, in]; straight-through when autograd is on."""
-        choice = hard_gumbel_softmax(self._logits_first(), self.temperature, draws)  # [P, draws, ...]
-        return self.weight * self._keep(self._masks_from_choice(choice)[..., : self.in_features])
+        if torch.is_grad_enabled():
+            masks, self._draw = sample_patterns(
+                self._shared_score(), torch.sigmoid(self.alpha), self.patterns, 1.0 / self.temperature, draws
+            )
+            self._draw_key = self._draw_source_key()
+        else:  # the target network: its logits change only when it is synced
+            masks = self._masks_from_choice(gumbel_one_hot(self._frozen_logits() / self.temperature, draws)[0])
+        return self.weight * self._keep(masks[..., : self.in_features])
+
+    def _draw_source_key(self) -> list[tuple[int, int]]:
+        """``_source_key`` and the temperature's: what a training draw's probabilities depend on."""
+        return [*self._source_key(), (self.temperature.data_ptr(), self.temperature._version)]
+
+    def _frozen_logits(self) -> torch.Tensor:
+        """``_logits_first()`` without autograd, rebuilt only when weight, alpha or EMA changed: a target
+        network's forwards between two syncs all see the same logits."""
+        key = self._source_key()
+        if self._logits_key != key:
+            self._logits = self._logits_first()
+            self._logits_key = key
+        return self._logits
+
+    def __getstate__(self) -> dict:
+        """Copies and pickles leave the caches behind (the drawn probabilities carry an autograd graph)."""
+        state = dict(super().__getstate__())
+        state.update(_logits=None, _logits_key=None, _draw=None, _draw_key=None)
+        return state
 
     def extra_repr(self) -> str:
         return (
@@ -181,49 +212,3 @@ class K24Linear(MaskedLinearBase):
             f"n={self.n}, m={self.m}, padded_in={self.padded_in}"
         )
 
-
-def hard_gumbel_softmax(logits: torch.Tensor, tau: torch.Tensor | float, draws: int) -> torch.Tensor:
-    """``draws`` one-hot samples of pi = softmax(logits / tau) over the pattern axis, which comes first.
-
-    logits [P, ...] -> [P, draws, ...]. The temperature scales the logits before the Gumbel noise is added, so it
-    decides how often a drawn mask departs from the argmax: near uniform at tau = 5, near the argmax at 0.1.
-    Noise on the unscaled logits (``F.gumbel_softmax(logits, tau, hard=True)``) draws from softmax(logits) at
-    every temperature; with standardised logits the training masks then never settle on the argmax masks that
-    acting uses. With autograd on, the gradient is that of the soft sample softmax(logits / tau + g)
-    (straight-through). Cheap: noise is -log(-log(U)) (not ``exponential_``), the softmax runs over a leading
-    axis, and without autograd no softmax is computed at all (the target network).
-    """
-    lead = logits.unsqueeze(1) / tau  # [P, 1, ...]
-    noise = torch.rand((lead.shape[0], draws, *lead.shape[2:]), dtype=logits.dtype, device=logits.device)
-    z = lead - noise.clamp_(min=torch.finfo(logits.dtype).tiny).log_().neg_().log_()
-    hard = (z == z.amax(dim=0)).to(z.dtype)  # one-hot: ties have probability 0 under continuous noise
-    # (amax over a leading axis is ~100x cheaper than argmax on CPU)
-    if not (torch.is_grad_enabled() and logits.requires_grad):
-        return hard
-    soft = torch.softmax(z, dim=0)
-    return hard - soft.detach() + soft
-
-
-def step_means(
-    x: torch.Tensor, valid: torch.Tensor | None = None, step_sizes: torch.Tensor | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean |x| per timestep and input feature over slots and valid rows: x [S, R, T, in] -> (means [T, in],
-    kept [T]), kept 1.0 where the timestep has a valid row and 0.0 (with a mean of 0) where it has none. Both are
-    float32 whatever x is: sums, counts and the EMA's decay stay exact under bf16 autocast.
-
-    Padding never dilutes the statistics, and no host sync decides which timesteps count (on a GPU a sync stalls
-    the launch queue). Packed layout (``step_sizes``): x [S, N, 1, in] holds ``step_sizes[t]`` consecutive rows of
-    timestep t.
-    """
-    a = x.detach().abs().float()
-    if step_sizes is not None:
-        per_row = a.mean(dim=0)[:, 0]  # [N, in]
-        step = torch.repeat_interleave(torch.arange(len(step_sizes), device=x.device), step_sizes.to(x.device))
-        sums = per_row.new_zeros(len(step_sizes), per_row.shape[-1]).index_add_(0, step, per_row)
-        return sums / step_sizes.to(sums)[:, None], torch.ones(len(step_sizes), device=x.device)
-    if valid is None:
-        return a.mean(dim=(0, 1)), torch.ones(x.shape[2], device=x.device)
-    weight = valid.float()  # [R, T]
-    sums = (a.sum(dim=0) * weight.unsqueeze(-1)).sum(dim=0)  # [T, in]
-    counts = weight.sum(dim=0) * x.shape[0]
-    return sums / counts.clamp(min=1.0).unsqueeze(-1), (counts > 0).float()

@@ -94,6 +94,10 @@ class MaskedLinearBase(nn.Module):
                                 for name in self.cache_sources)
         return self._slots
 
+    def _source_key(self) -> list[tuple[int, int]]:
+        """Storage and in-place version of every ``cache_sources`` tensor: an unchanged key, unchanged sources."""
+        return [(table[name].data_ptr(), table[name]._version) for table, name in self._cache_slots()]
+
     def _eval_weights(self) -> torch.Tensor:
         """Deterministic weights [1, n_masks, out, in]: cached without autograd, recomputed with it."""
         if torch.is_grad_enabled():
@@ -104,7 +108,7 @@ class MaskedLinearBase(nn.Module):
         """(deterministic weights [1, n_masks, out, in]; the same as [n_masks, in, out] and the bias as a
         [n_masks, 1, out] view, for acting's batched matmul), rebuilt only when a source tensor changed. The bias
         view follows the bias's in-place updates by itself."""
-        key = [(table[name].data_ptr(), table[name]._version) for table, name in self._cache_slots()]
+        key = self._source_key()
         if self._cache is None or key != self._cache_key:
             weights = self.masked_weights().detach()
             bias = self._parameters["bias"]

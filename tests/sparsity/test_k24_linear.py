@@ -6,7 +6,8 @@ import torch.nn.functional as F
 
 from k24_rllib.sparsity import K24Linear, KaleiLinear, is_nm_sparse
 from k24_rllib.sparsity.masked_base import apply_masks
-from k24_rllib.sparsity.k24_linear import hard_gumbel_softmax, step_means
+from k24_rllib.sparsity import k24_linear
+from k24_rllib.sparsity.pattern_ops import ema_update
 
 
 def forward_weights(layer: K24Linear, mask: int) -> torch.Tensor:
@@ -79,38 +80,13 @@ def test_per_step_sampling_derives_logits_once_and_draws_every_step(monkeypatch)
     layer = K24Linear(16, 8, n_masks=2)
     layer.set_temperature(5.0)
     calls = []
-    original = K24Linear._logits_first
-    monkeypatch.setattr(K24Linear, "_logits_first", lambda self, *a: calls.append(1) or original(self, *a))
+    original = k24_linear.sample_patterns
+    monkeypatch.setattr(k24_linear, "sample_patterns", lambda *a: calls.append(1) or original(*a))
     weights = layer.sample_weights(draws=6)
     assert len(calls) == 1  # the logits were derived once for all draws
     assert weights.shape == (6, 2, 8, 16)
     assert not torch.equal(weights[0], weights[1])  # every step draws its own mask
     assert all(exactly_nm(w, 2, 4) for w in weights.reshape(-1, 8, 16))
-
-
-@pytest.mark.parametrize("tau", [0.3, 1.0, 3.0])
-def test_hard_gumbel_softmax_samples_the_tempered_softmax(tau: float):
-    torch.manual_seed(3)
-    logits = torch.randn(4, 6)
-    draws = 4000
-    sample = hard_gumbel_softmax(logits.T, tau=tau, draws=draws)  # [P, draws, 4]
-    assert sample.shape == (6, draws, 4) and torch.equal(sample.sum(0), torch.ones(draws, 4))
-    frequencies = sample.mean(dim=1).T  # [4, P]
-    torch.testing.assert_close(frequencies, torch.softmax(logits / tau, -1), atol=0.03, rtol=0)
-
-
-def test_hard_gumbel_softmax_passes_the_soft_samples_gradient_straight_through():
-    torch.manual_seed(3)
-    logits = torch.randn(4, 6, requires_grad=True)
-    weights = torch.randn(6, 1, 4)
-    torch.manual_seed(4)  # the same noise again: the gradient is that of softmax(logits / tau + g)
-    (hard_gumbel_softmax(logits.T, tau=0.7, draws=1) * weights).sum().backward()
-    torch.manual_seed(4)
-    noise = torch.rand(6, 1, 4).clamp(min=torch.finfo(torch.float32).tiny)
-    reference = logits.detach().clone().requires_grad_(True)
-    soft = torch.softmax(reference.T.unsqueeze(1) / 0.7 - noise.log().neg().log(), dim=0)
-    (soft * weights).sum().backward()
-    torch.testing.assert_close(logits.grad, reference.grad)
 
 
 def test_training_masks_settle_on_the_acting_masks_as_the_temperature_falls():
@@ -126,12 +102,6 @@ def test_training_masks_settle_on_the_acting_masks_as_the_temperature_falls():
         acting_masks = layer.masked_weights() != 0
         groups_alike = (drawn_masks == acting_masks).reshape(64, 3, 8, 4, 4).all(-1).float().mean()
     assert groups_alike < 0.4  # near uniform over the 6 patterns: about 1 group in 4 or 5
-
-
-def test_hard_gumbel_softmax_without_autograd_is_one_hot_only():
-    with torch.no_grad():
-        sample = hard_gumbel_softmax(torch.randn(6, 3, requires_grad=True), tau=0.5, draws=2)
-    assert not sample.requires_grad and set(sample.unique().tolist()) == {0.0, 1.0}
 
 
 def test_sequence_ema_equals_one_ema_step_per_timestep():
@@ -175,18 +145,22 @@ def test_the_ema_decay_stays_float32_when_activations_are_bf16(rows):
 
 
 @pytest.mark.parametrize("layout", ["packed", "padded", "plain"])
-def test_step_means_are_float32_and_exact_for_bf16_inputs(layout):
-    """Every layout (packed rows with ``step_sizes``, padded with ``valid``, neither) returns float32 means and
-    kept weights for a bf16 input: 87 rows of 0.75 sum to 65.25, which bf16 cannot hold."""
-    rows, steps = 87, 4
+def test_ema_update_is_float32_and_exact_for_bf16_inputs(layout):
+    """Every layout (packed rows with ``step_sizes``, padded with ``valid``, neither) adds a float32 increment for a
+    bf16 input: 87 rows of 0.75 sum to 65.25, which bf16 cannot hold. A constant input c over T counted steps
+    gives decay m**T and increment (1 - m**T) * c."""
+    rows, steps, m = 87, 4, 0.9
     if layout == "packed":
         x = torch.full((3, rows * steps, 1, 8), 0.75, dtype=torch.bfloat16)
-        means, kept = step_means(x, step_sizes=torch.full((steps,), rows))
+        decay, increment = ema_update(x, m, step_sizes=torch.full((steps,), rows))
     else:
         x = torch.full((3, rows, steps, 8), 0.75, dtype=torch.bfloat16)
-        means, kept = step_means(x, torch.ones(rows, steps, dtype=torch.bool) if layout == "padded" else None)
-    assert means.dtype == kept.dtype == torch.float32
-    assert torch.equal(means, torch.full((steps, 8), 0.75)) and torch.equal(kept, torch.ones(steps))
+        valid = torch.ones(rows, steps, dtype=torch.bool) if layout == "padded" else None
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            decay, increment = ema_update(x, m, valid)
+    assert increment.dtype == torch.float32
+    torch.testing.assert_close(torch.as_tensor(decay, dtype=torch.float32), torch.tensor(m**steps))
+    torch.testing.assert_close(increment, torch.full((8,), (1 - m**steps) * 0.75))
 
 
 def test_ema_momentum_one_keeps_the_score_free_of_activations():
