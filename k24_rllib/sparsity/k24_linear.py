@@ -52,8 +52,6 @@ class K24Linear(MaskedLinearBase):
         self.register_buffer("temperature", torch.tensor(1.0))
         self.fade_pruned = fade_pruned  # False: exact N:M always, and forwards skip the scale's arithmetic
         self.register_buffer("pruned_scale", torch.tensor(0.0))
-        self._logits: torch.Tensor | None = None  # ``_frozen_logits``'s cache and its key
-        self._logits_key: list[tuple[int, int]] | None = None
         self._draw: Draw | None = None  # the last training draw (its probabilities) and its key
         self._draw_key: list[tuple[int, int]] | None = None
         if fade_pruned:  # only then do the acting weights read the scale (the cache key check is on acting's path)
@@ -123,9 +121,10 @@ class K24Linear(MaskedLinearBase):
         """softmax(logits / temperature) [n_masks, out, groups, P], with gradient (feeds the diversity loss).
 
         With ``detach_weight`` and autograd on, the probabilities that this update's training draw computed are
-        reused while weight, alpha, EMA and temperature are unchanged and no backward pass has run through the
-        draw (the diversity loss follows the unroll, and both go into one backward)."""
-        draw = self._draw
+        taken once, while weight, alpha, EMA and temperature are unchanged and no backward pass has run through
+        the draw (the diversity loss follows the unroll, and both go into one backward); the layer lets go of
+        them then, so nothing of the update outlives it."""
+        draw, self._draw = self._draw, None
         if detach_weight and torch.is_grad_enabled() and draw is not None and not draw.spent:
             if self._draw_key == self._draw_source_key():
                 return draw.probs.movedim(0, -1)
@@ -183,27 +182,19 @@ class K24Linear(MaskedLinearBase):
                 self._shared_score(), torch.sigmoid(self.alpha), self.patterns, 1.0 / self.temperature, draws
             )
             self._draw_key = self._draw_source_key()
-        else:  # the target network: its logits change only when it is synced
-            masks = self._masks_from_choice(gumbel_one_hot(self._frozen_logits() / self.temperature, draws)[0])
+        else:  # the target network
+            tempered = self._logits_first(scale=1.0 / self.temperature)
+            masks = self._masks_from_choice(gumbel_one_hot(tempered, draws)[0])
         return self.weight * self._keep(masks[..., : self.in_features])
 
     def _draw_source_key(self) -> list[tuple[int, int]]:
         """``_source_key`` and the temperature's: what a training draw's probabilities depend on."""
         return [*self._source_key(), (self.temperature.data_ptr(), self.temperature._version)]
 
-    def _frozen_logits(self) -> torch.Tensor:
-        """``_logits_first()`` without autograd, rebuilt only when weight, alpha or EMA changed: a target
-        network's forwards between two syncs all see the same logits."""
-        key = self._source_key()
-        if self._logits_key != key:
-            self._logits = self._logits_first()
-            self._logits_key = key
-        return self._logits
-
     def __getstate__(self) -> dict:
-        """Copies and pickles leave the caches behind (the drawn probabilities carry an autograd graph)."""
+        """Copies and pickles leave the last draw behind (its probabilities carry an autograd graph)."""
         state = dict(super().__getstate__())
-        state.update(_logits=None, _logits_key=None, _draw=None, _draw_key=None)
+        state.update(_draw=None, _draw_key=None)
         return state
 
     def extra_repr(self) -> str:

@@ -10,6 +10,8 @@ plain autograd expression it replaces.
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 
 
@@ -75,9 +77,11 @@ def gumbel_one_hot(tempered: torch.Tensor, draws: int) -> tuple[torch.Tensor, to
 
 class Draw:
     """What a training draw leaves for the diversity loss: its pattern probabilities, whose autograd graph lives
-    until a backward pass runs through the draw (``spent``); after that they must be computed afresh."""
+    until a backward pass runs through the draw (``spent``); after that they must be computed afresh. The draw's
+    autograd node holds only a weak reference to it: a strong one would close a cycle (probs -> node -> draw ->
+    probs) that keeps the whole graph alive until Python's cycle collector runs."""
 
-    __slots__ = ("probs", "spent")
+    __slots__ = ("probs", "spent", "__weakref__")
 
     def __init__(self) -> None:
         self.probs: torch.Tensor | None = None
@@ -98,7 +102,7 @@ def sample_patterns(
     K-2:4's diversity terms see W detached.
     """
     draw = Draw()
-    masks, draw.probs = _SampledPatterns.apply(shared, own, patterns, scale, draws, draw)
+    masks, draw.probs = _SampledPatterns.apply(shared, own, patterns, scale, draws, weakref.ref(draw))
     return masks, draw
 
 
@@ -115,7 +119,7 @@ class _SampledPatterns(torch.autograd.Function):
     @staticmethod
     def forward(ctx, shared, own, patterns, scale, draws, draw):  # type: ignore[override]
         ctx.set_materialize_grads(False)  # an output no loss used (probs without a diversity loss) costs nothing
-        ctx.draw = draw
+        ctx.draw = draw  # a weak reference
         groups = (own * shared).reshape(-1, patterns.shape[1])  # [K, m]
         tempered, scaled_root, root_over_scale = _standardise(patterns @ groups.T, scale)  # [P, K]
         hard, z = gumbel_one_hot(tempered, draws)  # [P, draws, K]
@@ -127,7 +131,8 @@ class _SampledPatterns(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_masks, grad_probs):  # type: ignore[override]
         shared, own, patterns, tempered, scaled_root, root_over_scale, soft, probs = ctx.saved_tensors
-        ctx.draw.spent = True
+        if (draw := ctx.draw()) is not None:
+            draw.spent = True
         # gradients are taken in the patterns' dtype: under autocast the forward's matmuls and softmaxes ran in
         # bf16, while backward runs outside autocast
         n_patterns, m = patterns.shape

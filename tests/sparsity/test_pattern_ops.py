@@ -98,17 +98,21 @@ def test_mean_pairwise_overlap_is_the_mean_over_pairs_with_its_gradient():
     assert mean_pairwise_overlap(torch.softmax(logits[:1], -1)) == 0
 
 
-def test_the_diversity_loss_after_a_draw_reuses_its_probabilities_with_the_same_gradient():
-    """The loss after a training forward reads the draw's probabilities; a copy that never drew computes them
-    afresh: equal loss and alpha gradient, and no gradient into W from the diversity term either way."""
+def test_the_diversity_loss_after_a_draw_reuses_its_probabilities_with_the_same_gradient(monkeypatch):
+    """The loss after a training forward reads the draw's probabilities (no logits computed again); a copy that
+    never drew computes them afresh: equal loss and alpha gradient, and no gradient into W from the diversity term
+    either way."""
     torch.manual_seed(5)
     layer = K24Linear(12, 6, n_masks=3, hetero_init_scale=1.0)
     layer.set_temperature(0.8)
     fresh = copy.deepcopy(layer)
     loss_fn = PatternOverlapLoss()
     layer.sample_weights(1)  # draws, keeps its probabilities
-    assert layer.pattern_probs(detach_weight=True).data_ptr() == layer._draw.probs.data_ptr()
+    computed = []
+    original = K24Linear._logits_first
+    monkeypatch.setattr(K24Linear, "_logits_first", lambda self, *a, **k: computed.append(1) or original(self, *a, **k))
     reused = loss_fn([layer])
+    assert not computed and layer._draw is None  # read from the draw, and let go of
     reused.backward()
     loss_fn([fresh]).backward()
     torch.testing.assert_close(reused, loss_fn([fresh]))
@@ -116,14 +120,22 @@ def test_the_diversity_loss_after_a_draw_reuses_its_probabilities_with_the_same_
     assert layer.weight.grad is None and fresh.weight.grad is None
 
 
-def test_the_drawn_probabilities_go_stale_when_their_sources_change():
+def test_the_drawn_probabilities_are_taken_once_and_only_while_their_sources_are_unchanged():
     torch.manual_seed(6)
     layer = K24Linear(8, 4, n_masks=2, hetero_init_scale=1.0)
     layer.sample_weights(1)
     drawn = layer._draw.probs
-    assert layer.pattern_probs(detach_weight=True).data_ptr() == drawn.data_ptr()
-    layer.set_temperature(0.5)
-    assert layer.pattern_probs(detach_weight=True).data_ptr() != drawn.data_ptr()
+    taken = layer.pattern_probs(detach_weight=True)
+    assert taken.data_ptr() == drawn.data_ptr()
+    again = layer.pattern_probs(detach_weight=True)  # a second reader gets fresh ones, equal in value
+    assert again.data_ptr() != drawn.data_ptr()
+    torch.testing.assert_close(again, taken)
+    layer.sample_weights(1)
+    drawn = layer._draw.probs
+    layer.set_temperature(0.5)  # the temperature changed after the draw
+    stale = layer.pattern_probs(detach_weight=True)
+    assert stale.data_ptr() != drawn.data_ptr()
+    torch.testing.assert_close(stale, copy.deepcopy(layer).pattern_probs(True))
     layer.sample_weights(1)
     with torch.no_grad():
         layer.alpha.add_(1.0)  # an optimiser step
@@ -131,7 +143,7 @@ def test_the_drawn_probabilities_go_stale_when_their_sources_change():
 
 
 def test_a_target_copy_samples_from_its_current_logits_after_a_sync():
-    """Without autograd the logits are cached between syncs; an in-place sync (load_state_dict) refreshes them."""
+    """A target copy's draws (without autograd) follow its weights after an in-place sync (load_state_dict)."""
     torch.manual_seed(7)
     online = K24Linear(8, 4, n_masks=2, hetero_init_scale=3.0)
     target = copy.deepcopy(online).requires_grad_(False)
