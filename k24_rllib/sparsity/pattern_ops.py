@@ -97,7 +97,9 @@ def sample_patterns(
     The score of a weight is ``shared * own`` (|W| * EMA, one per weight, times sigmoid(alpha), one per mask and
     weight: shared [out, in], own [n_masks, out, in], in a multiple of m); a group's pattern logits are the sums of
     its kept scores, standardised and times ``scale`` (1 / temperature). The masks are one Gumbel-max draw per
-    group and draw, with the gradient of the soft sample softmax(logits + g). ``probs`` = softmax(logits) [P,
+    group and draw, with the gradient of the soft sample softmax(logits + g). The temperature scales the logits
+    before the noise: noise on unscaled logits (``F.gumbel_softmax``'s semantics) draws from softmax(logits) at
+    every temperature, and the training masks would never settle on the argmax masks that acting uses. ``probs`` = softmax(logits) [P,
     n_masks, out, groups] for the diversity loss: its gradient reaches ``own`` only, as Kaleidoscope's and
     K-2:4's diversity terms see W detached.
     """
