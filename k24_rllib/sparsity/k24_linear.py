@@ -15,7 +15,9 @@ from torch import nn
 
 from k24_rllib.sparsity.args import K24Args
 from k24_rllib.sparsity.masked_base import MaskedLinearBase
-from k24_rllib.sparsity.pattern_ops import Draw, ema_update, gumbel_one_hot, sample_patterns, standardise_first
+from k24_rllib.sparsity.pattern_ops import (
+    Draw, ema_update, gumbel_one_hot, masks_from_choice, sample_patterns, standardise_first,
+)
 from k24_rllib.sparsity.patterns import nm_patterns
 
 
@@ -130,12 +132,6 @@ class K24Linear(MaskedLinearBase):
                 return draw.probs.movedim(0, -1)
         return torch.softmax(self._logits_first(detach_weight, scale=1.0 / self.temperature), dim=0).movedim(0, -1)
 
-    def _masks_from_choice(self, choice: torch.Tensor) -> torch.Tensor:
-        """One-hot (or straight-through) pattern choice, pattern axis first, [P, ..., groups] -> 0/1 masks
-        [..., padded_in], as one matmul."""
-        masks = choice.reshape(len(self.patterns), -1).T @ self.patterns  # [... * groups, m]
-        return masks.reshape(*choice.shape[1:-1], self.padded_in)
-
     @torch.no_grad()
     def shared_choice(self) -> torch.Tensor:
         """The argmax pattern per group that |W| * EMA alone picks (alpha = 0, the same for every mask) [out,
@@ -145,7 +141,7 @@ class K24Linear(MaskedLinearBase):
     def hard_masks(self) -> torch.Tensor:
         """Argmax-pattern masks [n_masks, out, padded_in]; exactly n of every m entries are 1."""
         choice = F.one_hot(self.pattern_logits().argmax(dim=-1), len(self.patterns)).to(self.weight.dtype)
-        return self._masks_from_choice(choice.movedim(-1, 0))
+        return masks_from_choice(choice.movedim(-1, 0), self.patterns)
 
     def masked_weights(self) -> torch.Tensor:
         """Argmax-masked weights [n_masks, out, in_features] (padding stripped): what acting and export use.
@@ -184,7 +180,7 @@ class K24Linear(MaskedLinearBase):
             self._draw_key = self._draw_source_key()
         else:  # the target network
             tempered = self._logits_first(scale=1.0 / self.temperature)
-            masks = self._masks_from_choice(gumbel_one_hot(tempered, draws)[0])
+            masks = masks_from_choice(gumbel_one_hot(tempered, draws)[0], self.patterns)
         return self.weight * self._keep(masks[..., : self.in_features])
 
     def _draw_source_key(self) -> list[tuple[int, int]]:

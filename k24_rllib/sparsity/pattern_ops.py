@@ -108,9 +108,11 @@ def sample_patterns(
     return masks, draw
 
 
-def _masks(choice: torch.Tensor, patterns: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-    """One-hot choice [P, draws, K] -> 0/1 masks [draws, *shape], as one matmul."""
-    return (choice.reshape(len(patterns), -1).T @ patterns).reshape(choice.shape[1], *shape)
+def masks_from_choice(choice: torch.Tensor, patterns: torch.Tensor) -> torch.Tensor:
+    """One-hot (or straight-through) pattern choice, pattern axis first, [P, ..., groups] -> 0/1 masks
+    [..., groups * m], as one matmul."""
+    masks = choice.reshape(len(patterns), -1).T @ patterns  # [... * groups, m]
+    return masks.reshape(*choice.shape[1:-1], -1)
 
 
 class _SampledPatterns(torch.autograd.Function):
@@ -128,7 +130,8 @@ class _SampledPatterns(torch.autograd.Function):
         soft = torch.softmax(z, dim=0)
         probs = torch.softmax(tempered, dim=0)
         ctx.save_for_backward(shared, own, patterns, tempered, scaled_root, root_over_scale, soft, probs)
-        return _masks(hard, patterns, own.shape), probs.reshape(len(patterns), *own.shape[:-1], -1)
+        masks = masks_from_choice(hard, patterns).reshape(draws, *own.shape)
+        return masks, probs.reshape(len(patterns), *own.shape[:-1], -1)
 
     @staticmethod
     def backward(ctx, grad_masks, grad_probs):  # type: ignore[override]
