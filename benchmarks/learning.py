@@ -59,7 +59,8 @@ class EnvSpec:
 
     family: str
     flag: str
-    per_unit_type: bool = False
+    name_key: str  # the env config key ``flag`` sets (``env_info_for(family, **{name_key: env})``)
+    per_unit_type: bool = False  # one mask per unit type unless ``--masks-per`` says otherwise
 
     @property
     def has_win_rate(self) -> bool:
@@ -67,12 +68,20 @@ class EnvSpec:
 
 
 ENVS = {
-    "3m": EnvSpec("smac", "--map"),
-    "5m_vs_6m": EnvSpec("smac", "--map"),  # the hard maps issue 9 names
-    "3s5z": EnvSpec("smac", "--map"),
-    "protoss_5_vs_5": EnvSpec("smacv2", "--scenario", per_unit_type=True),  # one mask per unit type
-    "simple_spread": EnvSpec("mpe", "--task"),
+    "3m": EnvSpec("smac", "--map", "map_name"),
+    "5m_vs_6m": EnvSpec("smac", "--map", "map_name"),  # the hard maps issue 9 names
+    "3s5z": EnvSpec("smac", "--map", "map_name"),
+    "protoss_5_vs_5": EnvSpec("smacv2", "--scenario", "scenario", per_unit_type=True),
+    "simple_spread": EnvSpec("mpe", "--task", "task"),
 }
+
+
+def unit_types(env: str) -> int:
+    """How many unit types ``env``'s observations tell apart (0: one type, so masks can only be per agent)."""
+    from k24_rllib.envs import env_info_for
+
+    spec = ENVS[env]
+    return env_info_for(spec.family, **{spec.name_key: env}).n_unit_types if spec.has_win_rate else 0
 
 
 def run_argv(env: str, mask: str, seed: int, run_dir: Path, args: argparse.Namespace, extra: list[str]) -> list[str]:
@@ -81,10 +90,8 @@ def run_argv(env: str, mask: str, seed: int, run_dir: Path, args: argparse.Names
     argv = [spec.flag, env, "--mask", mask, "--seed", str(seed), "--stop-timesteps", str(args.budget),
             "--eval-every", str(args.eval_every), "--eval-episodes", str(args.eval_episodes),
             "--checkpoint-every", str(args.checkpoint_every), "--output", str(run_dir), "--quiet"]
-    if spec.per_unit_type:
-        from k24_rllib.envs import env_info_for
-
-        argv += ["--n-unit-types", str(env_info_for(spec.family, scenario=env).n_unit_types)]
+    if args.masks_per == "unit-type" or (args.masks_per is None and spec.per_unit_type):
+        argv += ["--n-unit-types", str(unit_types(env))]
     return argv + extra
 
 
@@ -449,6 +456,8 @@ def parse_cli(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--num-workers", type=int, default=None, help="remote EnvRunners per run (CLI default 2)")
     parser.add_argument("--runs", type=Path, default=None, help="folder of the run dirs (default OUTPUT/learning_runs)")
     parser.add_argument("--checkpoint-every", type=int, default=10, help="iterations between a run's checkpoints")
+    parser.add_argument("--masks-per", choices=("agent", "unit-type"), default=None,
+                        help="one mask per agent or per unit type (default: per unit type on protoss_5_vs_5 only)")
     parser.add_argument("--report-only", action="store_true",
                         help="summarise the finished runs of the plan and list the rest as pending; train nothing")
     args, extra = parser.parse_known_args(argv)
@@ -459,6 +468,10 @@ def parse_cli(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     for name in ("envs", "seeds", "budget", "eval_every", "eval_episodes", "final_episodes", "num_workers"):
         if getattr(args, name) is None:
             setattr(args, name, mode[name])
+    single_type = [env for env in args.envs if args.masks_per == "unit-type" and not unit_types(env)]
+    if single_type:
+        parser.error(f"--masks-per unit-type: {', '.join(single_type)} has one unit type (no unit-type bits in "
+                     "its observations); drop it from --envs or use --masks-per agent")
     args.runs = args.runs or args.output / "learning_runs"
     quick_overrides = QUICK["overrides"] if args.quick else []
     extra = ["--num-workers", str(args.num_workers), *quick_overrides, *extra]

@@ -89,7 +89,8 @@ def build_parser(description: str, family: str, default_name: str) -> argparse.A
     p.add_argument("--mask", default="k24", choices=tuple(MASK_KINDS), help="K-2:4, Kaleidoscope, QMIX (none) or a "
                    "registered kind")
     p.add_argument("--mixer", default="qmix", choices=MIXERS)
-    p.add_argument("--n-unit-types", type=int, default=None, help="SMACv2: one mask per unit type (expects N)")
+    p.add_argument("--n-unit-types", type=int, default=None, help="one mask per unit type (expects N; SMACv2 "
+                   "scenarios and SMAC maps with several unit types, e.g. 3s5z)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--num-workers", type=int, default=2, help="remote rollout workers (EnvRunners)")
     p.add_argument("--envs-per-worker", type=int, default=4, help="env copies each worker steps at once")

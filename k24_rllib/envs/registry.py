@@ -85,8 +85,15 @@ def _check_family(family: str) -> None:
 
 
 def _name(family: str, config: dict[str, Any]) -> str:
-    """Pop the family's name key (map_name / scenario / task) from ``config``, with its default."""
-    return config.pop(_NAME_KEYS[family], _DEFAULT_NAMES[family])
+    """Pop the family's name key (map_name / scenario / task) from ``config``, with its default.
+
+    Another family's name key is refused: SMAX would otherwise build the default map and say nothing."""
+    key = _NAME_KEYS[family]
+    for other in set(_NAME_KEYS.values()) - {key}:
+        if other in config:
+            raise ValueError(f"{family} envs are named by {key}=..., not {other}={config[other]!r}: "
+                             f"pass {key}={config[other]!r}")
+    return config.pop(key, _DEFAULT_NAMES[family])
 
 
 def _smax_names(family: str) -> dict:

@@ -142,6 +142,21 @@ def test_learning_plans_the_hard_maps_through_the_training_cli(tmp_path: Path, b
         assert learning.build_config(parsed).env_config == {"map_name": env, "backend": "smax"}
 
 
+def test_learning_plans_one_mask_per_unit_type_where_asked(tmp_path: Path, bench, capsys) -> None:
+    learning = bench("learning")
+    expected = {("3s5z", None): None, ("protoss_5_vs_5", None): 2,
+                ("3s5z", "unit-type"): 2, ("protoss_5_vs_5", "agent"): None}
+    for (env, masks_per), n_unit_types in expected.items():
+        flags = ["--masks-per", masks_per] if masks_per else []
+        args, extra = learning.parse_cli(["--envs", env, "--mask", "k24", *flags])
+        argv = learning.run_argv(env, "k24", 0, tmp_path, args, extra)
+        parsed = learning.parse_args(learning.build_parser("test", learning.ENVS[env].family, ""), argv)
+        assert parsed.n_unit_types == n_unit_types, (env, masks_per)
+    with pytest.raises(SystemExit):
+        learning.parse_cli(["--envs", "3m", "3s5z", "--masks-per", "unit-type"])
+    assert "3m has one unit type" in capsys.readouterr().err
+
+
 def test_learning_refuses_flags_it_owns(bench) -> None:
     learning = bench("learning")
     with pytest.raises(SystemExit):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -34,6 +35,17 @@ def test_families_and_names():
 ])
 def test_unknown_names_list_valid_ones(call, listed):
     with pytest.raises(ValueError, match=listed):
+        call()
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: env_info_for("smac", scenario="3s5z"), "smac envs are named by map_name=..., not scenario='3s5z'"),
+    (lambda: make_env("smacv2", map_name="3m"), "smacv2 envs are named by scenario=..., not map_name='3m'"),
+    (lambda: make_env("mpe", map_name="3m"), "mpe envs are named by task=..., not map_name='3m'"),
+])
+def test_another_familys_name_key_is_refused(call, message):
+    """Without this check SMAX ignored the wrong key and described (or built) the default map."""
+    with pytest.raises(ValueError, match=re.escape(message)):
         call()
 
 
