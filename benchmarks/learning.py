@@ -10,6 +10,7 @@ of ``--final-episodes`` episodes (default 64) of the final checkpoint, with a 95
 
     python benchmarks/learning.py --envs 3m --seeds 0 1 --budget 15000    # what fits a 2-core machine
     python benchmarks/learning.py --quick                                  # 3m, ~2k steps, local sampling, minutes
+    python benchmarks/learning.py --envs 3s5z --masks-per unit-type        # one mask per unit type (5v5 always)
 Arguments it does not know go to the training CLI for every run, e.g. ``--mixer vdn`` or ``--training.lr=1e-3``.
 Resumable: every run checkpoints every ``--checkpoint-every`` iterations; a rerun reads finished runs and continues
 unfinished ones from their last checkpoint (the replay buffer is not in checkpoints: it refills from fresh samples).
