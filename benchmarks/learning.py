@@ -60,7 +60,6 @@ class EnvSpec:
 
     family: str
     flag: str
-    name_key: str  # the env config key ``flag`` sets (``env_info_for(family, **{name_key: env})``)
     per_unit_type: bool = False  # one mask per unit type unless ``--masks-per`` says otherwise
 
     @property
@@ -69,20 +68,20 @@ class EnvSpec:
 
 
 ENVS = {
-    "3m": EnvSpec("smac", "--map", "map_name"),
-    "5m_vs_6m": EnvSpec("smac", "--map", "map_name"),  # the hard maps issue 9 names
-    "3s5z": EnvSpec("smac", "--map", "map_name"),
-    "protoss_5_vs_5": EnvSpec("smacv2", "--scenario", "scenario", per_unit_type=True),
-    "simple_spread": EnvSpec("mpe", "--task", "task"),
+    "3m": EnvSpec("smac", "--map"),
+    "5m_vs_6m": EnvSpec("smac", "--map"),  # the hard maps issue 9 names
+    "3s5z": EnvSpec("smac", "--map"),
+    "protoss_5_vs_5": EnvSpec("smacv2", "--scenario", per_unit_type=True),
+    "simple_spread": EnvSpec("mpe", "--task"),
 }
 
 
 def unit_types(env: str) -> int:
     """How many unit types ``env``'s observations tell apart (0: one type, so masks can only be per agent)."""
-    from k24_rllib.envs import env_info_for
+    from k24_rllib.envs import NAME_KEYS, env_info_for
 
     spec = ENVS[env]
-    return env_info_for(spec.family, **{spec.name_key: env}).n_unit_types if spec.has_win_rate else 0
+    return env_info_for(spec.family, **{NAME_KEYS[spec.family]: env}).n_unit_types if spec.has_win_rate else 0
 
 
 def run_argv(env: str, mask: str, seed: int, run_dir: Path, args: argparse.Namespace, extra: list[str]) -> list[str]:

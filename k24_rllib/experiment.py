@@ -29,8 +29,8 @@ from k24_rllib.cli import (
     parse_args,
     run_cli,
 )
+from k24_rllib.envs import NAME_KEYS
 
-NAME_KEYS = {"smac": "map_name", "smacv2": "scenario", "mpe": "task"}
 CHECKPOINT = "checkpoint"
 
 

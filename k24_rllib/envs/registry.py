@@ -17,7 +17,7 @@ from .team import EnvInfo, TeamEnv
 
 ENV_FAMILIES = ("smac", "smacv2", "mpe", "pettingzoo", "coordination", "two_step")
 BACKENDS = ("smax", "sc2")
-_NAME_KEYS = {"smac": "map_name", "smacv2": "scenario", "mpe": "task"}
+NAME_KEYS = {"smac": "map_name", "smacv2": "scenario", "mpe": "task"}  # the config key naming the map
 _DEFAULT_NAMES = {"smac": "3m", "smacv2": "protoss_5_vs_5", "mpe": "simple_spread"}
 
 
@@ -88,8 +88,8 @@ def _name(family: str, config: dict[str, Any]) -> str:
     """Pop the family's name key (map_name / scenario / task) from ``config``, with its default.
 
     Another family's name key is refused: SMAX would otherwise build the default map and say nothing."""
-    key = _NAME_KEYS[family]
-    for other in set(_NAME_KEYS.values()) - {key}:
+    key = NAME_KEYS[family]
+    for other in set(NAME_KEYS.values()) - {key}:
         if other in config:
             raise ValueError(f"{family} envs are named by {key}=..., not {other}={config[other]!r}: "
                              f"pass {key}={config[other]!r}")

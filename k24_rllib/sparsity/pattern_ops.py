@@ -99,9 +99,9 @@ def sample_patterns(
     its kept scores, standardised and times ``scale`` (1 / temperature). The masks are one Gumbel-max draw per
     group and draw, with the gradient of the soft sample softmax(logits + g). The temperature scales the logits
     before the noise: noise on unscaled logits (``F.gumbel_softmax``'s semantics) draws from softmax(logits) at
-    every temperature, and the training masks would never settle on the argmax masks that acting uses. ``probs`` = softmax(logits) [P,
-    n_masks, out, groups] for the diversity loss: its gradient reaches ``own`` only, as Kaleidoscope's and
-    K-2:4's diversity terms see W detached.
+    every temperature, and the training masks would never settle on the argmax masks that acting uses.
+    ``probs`` = softmax(logits) [P, n_masks, out, groups] for the diversity loss: its gradient reaches ``own``
+    only, as Kaleidoscope's and K-2:4's diversity terms see W detached.
     """
     draw = Draw()
     masks, draw.probs = _SampledPatterns.apply(shared, own, patterns, scale, draws, weakref.ref(draw))
