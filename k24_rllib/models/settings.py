@@ -30,6 +30,8 @@ class ModelSettings:
     mixer_embed_dim: int = 32  # QMIX mixer embedding (pymarl: 32)
     hypernet_dim: int = 64  # QMIX hypernetwork hidden size (pymarl: 64)
     obs_agent_id: bool = True  # append a one-hot agent id to every agent's observation (pymarl's default)
+    # append each agent's previous action, one-hot (zeros at an episode's first step): pymarl's obs_last_action
+    obs_last_action: bool = False
     masks_per: str = "agent"  # one mask per "agent", or per "unit_type" (SMACv2; needs the unit-type bits)
     n_unit_types: int = 0  # unit types; filled by environment() from the env family when it knows them
     unit_type_slice: tuple[int, int] | None = None  # where each observation holds its one-hot type (likewise)

@@ -6,10 +6,11 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-from k24_rllib.algorithm.rl_module import HIDDEN, K24QMixModule, observed_steps
+from k24_rllib.algorithm.rl_module import HIDDEN, LAST_ACTION, K24QMixModule, observed_steps, previous_actions
 from k24_rllib.envs import EnvInfo, team_spaces
 
 N_AGENTS, N_ACTIONS, OBS_DIM = 3, 6, 7
@@ -134,3 +135,48 @@ def test_masked_layers_from_the_model_config_reach_both_networks():
     module.make_target_networks()
     for agent in (module.agent, module.target_agent):
         assert [name for name, _ in agent.named_masked_layers()] == ["fc2", "fc3"]
+
+
+def test_previous_actions_shift_by_one_step_with_zeros_first():
+    actions = torch.tensor([[[2, 0], [1, 1]]])  # [B=1, T=2, n=2]
+    prev = previous_actions(actions, 3)
+    assert prev.shape == (1, 3, 2, 3)
+    assert prev[0, 0].sum() == 0
+    assert prev[0, 1].argmax(-1).tolist() == [2, 0] and prev[0, 2].argmax(-1).tolist() == [1, 1]
+
+
+@pytest.mark.parametrize("mask", ["none", "kalei"])
+def test_last_action_reaches_acting_and_training_alike(mask):
+    """With ``obs_last_action`` acting carries the action it took in the recurrent state; the training unroll
+    rebuilds the same inputs from the episode's ACTIONS, so both compute the same Q-values."""
+    module = build(mask, obs_last_action=True)
+    module.eval()
+    module.epsilon.fill_(1.0)  # random actions, so the previous action is not a function of the Q-values
+    steps = 6
+    obs = {key: torch.cat([act_batch(1, seed=t)[0][Columns.OBS][key] for t in range(steps + 1)], dim=1)
+           for key in ("obs", "state", "action_mask")}
+    state = {key: value[None] for key, value in module.get_initial_state().items()}
+    assert set(state) == {HIDDEN, LAST_ACTION} and not state[LAST_ACTION].any()
+    step_q, actions = [], []
+    for t in range(steps):
+        inputs, ids = module._agent_inputs(obs["obs"][:, t], state[LAST_ACTION])
+        step_q.append(module.agent(inputs, state[HIDDEN], ids)[0])
+        out = module.forward_exploration({Columns.OBS: {k: v[:, t : t + 1] for k, v in obs.items()},
+                                          Columns.STATE_IN: state})
+        actions.append(out[Columns.ACTIONS][:, 0])
+        assert torch.equal(out[Columns.STATE_OUT][LAST_ACTION], F.one_hot(actions[-1], N_ACTIONS).float())
+        state = out[Columns.STATE_OUT]
+    batch = {Columns.OBS: obs, Columns.ACTIONS: torch.stack(actions, dim=1),
+             Columns.LOSS_MASK: torch.ones(1, steps, dtype=torch.bool)}
+    q = module.forward_train(batch)["q"]
+    assert q.shape == (1, steps + 1, N_AGENTS, N_ACTIONS)
+    torch.testing.assert_close(q[:, :steps], torch.stack(step_q, dim=1))
+    batch[Columns.ACTIONS] = (batch[Columns.ACTIONS] + 1) % N_ACTIONS  # other actions: other inputs from t = 1
+    changed = module.forward_train(batch)["q"]
+    torch.testing.assert_close(changed[:, 0], q[:, 0])
+    assert not torch.allclose(changed[:, 1:], q[:, 1:])
+
+
+def test_last_action_widens_the_agent_input_by_n_actions():
+    plain, with_last = build(), build(obs_last_action=True)
+    assert with_last.agent.fc1.in_features == plain.agent.fc1.in_features + N_ACTIONS
