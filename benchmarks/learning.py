@@ -16,6 +16,9 @@ Resumable: every run checkpoints every ``--checkpoint-every`` iterations; a reru
 unfinished ones from their last checkpoint (the replay buffer is not in checkpoints: it refills from fresh samples).
 A run folder is read or continued only with the settings it started with: other flags or budget are refused by name.
 ``--report-only`` writes the results of the finished runs of a plan still in progress and lists the rest as pending.
+``--continue-to N`` trains a plan's runs on past their budget to N env steps, from their checkpoints, as the CLI's
+``--resume --stop-timesteps N`` does: the schedules (temperature, resets, progress) keep the budget's ``t_max``, so
+this extends a look at a method that was still climbing; it is not a run planned for N from the start.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ QUICK = {"envs": ["3m"], "seeds": [0], "budget": 2000, "eval_every": 1, "eval_ep
          "overrides": ["--training.num_steps_sampled_before_learning_starts=1000",
                        "--training.train_batch_size_per_learner=256", "--training.training_intensity=8"]}
 ARGV_FILE, RECORD_FILE = "benchmark_argv.json", "benchmark_run.json"  # written at a run's start / at its end
+FINAL_EVAL_FILE = "final_eval.json"
 FULL = {"envs": ["3m", "protoss_5_vs_5", "simple_spread"], "seeds": [0, 1, 2], "budget": 20_000, "eval_every": 3,
         "eval_episodes": 16, "final_episodes": 64, "num_workers": 2}
 
@@ -137,6 +141,7 @@ def training_seconds(rows: list[dict[str, float]]) -> float:
 
 
 def finished(run_dir: Path, budget: int) -> bool:
+    """Trained to ``budget`` env steps and recorded (a sitting stopped before its end leaves no record)."""
     rows = read_results(run_dir)
     return bool(rows) and rows[-1]["env_steps"] >= budget and (run_dir / RECORD_FILE).is_file()
 
@@ -155,10 +160,12 @@ def warm_up_env(config: Any) -> None:
     env.close()
 
 
-def train_run(argv: list[str], family: str, run_dir: Path, checkpoint_every: int) -> dict[str, Any]:
-    """One training run through the CLI's own path, continued from its checkpoint when one exists; records its
-    wall time, the load around it and the git revision of every sitting (a long benchmark may outlive the
-    checkout's HEAD, so the summary's own is not it)."""
+def train_run(
+    argv: list[str], family: str, run_dir: Path, checkpoint_every: int, continue_to: int | None = None
+) -> dict[str, Any]:
+    """One training run through the CLI's own path, continued from its checkpoint when one exists (to
+    ``continue_to`` env steps past its budget when given); records its wall time, the load around it and the git
+    revision of every sitting (a long benchmark may outlive the checkout's HEAD, so the summary's own is not it)."""
     args = parse_args(build_parser("learning benchmark run", family, ""), argv)
     config = build_config(args)
     resume = (run_dir / CHECKPOINT).is_dir()
@@ -171,9 +178,11 @@ def train_run(argv: list[str], family: str, run_dir: Path, checkpoint_every: int
     progress = run_dir / "benchmark_sittings.json"
     sittings = json.loads(progress.read_text()) if resume and progress.is_file() else []
     git, load_start, start = machine_info()["git"], os.getloadavg()[0], time.time()
-    sittings.append({"git": git, "resumed": resume, "load_1min_start": round(load_start, 2)})
+    sittings.append({"git": git, "resumed": resume, "load_1min_start": round(load_start, 2)}
+                    | ({"continued_to": continue_to} if continue_to else {}))
     progress.write_text(json.dumps(sittings, indent=2) + "\n")
-    train(config, run_dir, resume, checkpoint_every, quiet=True)
+    (run_dir / FINAL_EVAL_FILE).unlink(missing_ok=True)  # evaluated a checkpoint that training now replaces
+    train(config, run_dir, resume, checkpoint_every, quiet=True, stop=continue_to)
     sittings[-1].update(wall_s=round(time.time() - start, 1), load_1min_end=round(os.getloadavg()[0], 2))
     progress.write_text(json.dumps(sittings, indent=2) + "\n")
     record = {"argv": argv, "git": ", ".join(dict.fromkeys(s["git"] for s in sittings)),
@@ -181,6 +190,9 @@ def train_run(argv: list[str], family: str, run_dir: Path, checkpoint_every: int
               "wall_s": round(sum(s.get("wall_s", 0.0) for s in sittings), 1), "sittings": sittings,
               "killed_sittings": sum("wall_s" not in s for s in sittings),
               "load_1min_start": sittings[0]["load_1min_start"], "load_1min_end": sittings[-1]["load_1min_end"]}
+    continued = [s["continued_to"] for s in sittings if "continued_to" in s]
+    if continued:
+        record["continued_to"] = max(continued)
     (run_dir / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n")
     return record
 
@@ -194,7 +206,7 @@ def final_evaluation(run_dir: Path, family: str, episodes: int) -> dict[str, Any
     from k24_rllib.algorithm.evaluation import run_greedy_episodes
     from k24_rllib.envs import make_env
 
-    path = run_dir / "final_eval.json"
+    path = run_dir / FINAL_EVAL_FILE
     if path.is_file() and json.loads(path.read_text())["episodes"] == episodes:
         return json.loads(path.read_text())
     record = json.loads((run_dir / RECORD_FILE).read_text())
@@ -282,7 +294,7 @@ def summarise_run(env: str, mask: str, seed: int, run_dir: Path, eval_every: int
         # RLlib's smoothed time of one learner update (one train batch), median over the run's iterations
         "update_s": round(statistics.median(updates), 3) if updates else None,
         "load_1min_start": record["load_1min_start"], "load_1min_end": record["load_1min_end"],
-        "git": record.get("git"), "curve": points,
+        "git": record.get("git"), "continued_to": record.get("continued_to"), "curve": points,
     }
 
 
@@ -395,6 +407,15 @@ def findings(rows: list[dict[str, Any]], runs: list[dict[str, Any]]) -> list[str
     return lines
 
 
+def continued_finding(runs: list[dict[str, Any]], budget: int) -> list[str]:
+    """Says which runs went past the plan's budget, so their curves are not read as runs planned that long."""
+    continued = [f"{r['env']} {r['mask']} seed {r['seed']}" for r in runs if r.get("continued_to")]
+    if not continued:
+        return []
+    return [f"Continued past the budget of {budget:,} env steps from their checkpoints ({', '.join(continued)}): "
+            f"their schedules (temperature, resets, progress) kept t_max = {budget:,}."]
+
+
 def plot_median_curve(ax: Any, curves: list[list[dict[str, Any]]], key: str, color: str | None, label: str) -> None:
     """Thin line per seed, bold median on the longest seed's env steps."""
     curves = [[p for p in c if p[key] is not None] for c in curves]
@@ -460,6 +481,9 @@ def parse_cli(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
                         help="one mask per agent or per unit type (default: per unit type on protoss_5_vs_5 only)")
     parser.add_argument("--report-only", action="store_true",
                         help="summarise the finished runs of the plan and list the rest as pending; train nothing")
+    parser.add_argument("--continue-to", type=int, default=None, metavar="N",
+                        help="train the runs on past --budget to N env steps from their checkpoints (schedules keep "
+                             "the budget's t_max)")
     args, extra = parser.parse_known_args(argv)
     owned = [token for token in extra if token.split("=")[0] in OWNED_FLAGS]
     if owned:
@@ -472,6 +496,8 @@ def parse_cli(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     if single_type:
         parser.error(f"--masks-per unit-type: {', '.join(single_type)} has one unit type (no unit-type bits in "
                      "its observations); drop it from --envs or use --masks-per agent")
+    if args.continue_to is not None and args.continue_to <= args.budget:
+        parser.error(f"--continue-to {args.continue_to} must be above --budget {args.budget}")
     args.runs = args.runs or args.output / "learning_runs"
     quick_overrides = QUICK["overrides"] if args.quick else []
     extra = ["--num-workers", str(args.num_workers), *quick_overrides, *extra]
@@ -493,12 +519,15 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
                 run_args = run_argv(env, mask, seed, run_dir, args, extra)
                 try:
                     check_same_settings(run_dir, run_args, ENVS[env].family)
-                    if not finished(run_dir, args.budget):
-                        if args.report_only:
-                            pending.append(run_dir.name)
-                            continue
-                        print(f"training {run_dir.name} ...", flush=True)
-                        train_run(run_args, ENVS[env].family, run_dir, args.checkpoint_every)
+                    stages = [(args.budget, None)] + ([(args.continue_to, args.continue_to)] if args.continue_to else [])
+                    todo = [stage for stage in stages if not finished(run_dir, stage[0])]
+                    if todo and args.report_only:
+                        pending.append(run_dir.name)
+                        continue
+                    for _, continue_to in todo:
+                        print(f"training {run_dir.name}{f' on to {continue_to:,}' if continue_to else ''} ...",
+                              flush=True)
+                        train_run(run_args, ENVS[env].family, run_dir, args.checkpoint_every, continue_to)
                 except CliError as err:
                     raise SystemExit(f"error: {run_dir.name}: {err}") from err
                 runs.append(summarise_run(env, mask, seed, run_dir, args.eval_every, args.final_episodes))
@@ -536,8 +565,9 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
         tables=[Table("rows", "Final performance and time per env and mask", rows, columns, note),
                 Table("run_rows", "Every run", [{k: v for k, v in r.items() if k != "curve"} for r in runs],
                       run_columns)],
-        findings=findings(rows, runs) + ([f"Pending (not finished; a rerun without --report-only continues them): "
-                                          f"{', '.join(pending)}."] if pending else []),
+        findings=findings(rows, runs) + continued_finding(runs, args.budget) + (
+            [f"Pending (not finished; a rerun without --report-only continues them): {', '.join(pending)}."]
+            if pending else []),
         figures=[figure],
         data={"runs": runs, "pending": pending, "target": TARGET, "train_cli_args": extra, "runs_dir": str(args.runs)},
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -101,6 +102,27 @@ def test_learning_quick(bench, tmp_path: Path) -> None:
     assert continued["runs"][0]["wall_s"] is None and continued["runs"][0]["train_s"] > 0  # wall time unknown
     assert continued["runs"][0]["env_steps"] >= rows_before[-1]["env_steps"]
     assert len(learning.read_results(run_dir)) >= len(rows_before)
+
+    # a finished plan trained on past its budget: from its checkpoint, recorded, its final evaluation redone
+    with pytest.raises(SystemExit):
+        learning.parse_cli(["--quick", "--continue-to", "2000"])  # not above the budget
+    eval_before = json.loads((run_dir / "final_eval.json").read_text())
+    continued_at = time.time()
+    assert json.loads(learning.main(["--quick", "--mask", "k24", "--continue-to", "3000", "--report-only", "--output",
+                                     str(tmp_path)])["json"].read_text())["pending"] == ["3m_k24_seed0"]
+    extended = json.loads(learning.main(["--quick", "--mask", "k24", "--continue-to", "3000", "--output",
+                                         str(tmp_path)])["json"].read_text())
+    record = json.loads((run_dir / "benchmark_run.json").read_text())
+    assert record["continued_to"] == 3000 and record["sittings"][-1] | {"continued_to": 3000} == record["sittings"][-1]
+    assert record["argv"][record["argv"].index("--stop-timesteps") + 1] == "2000"  # the plan's budget, as started
+    run = extended["runs"][0]
+    assert run["env_steps"] >= 3000 and run["continued_to"] == 3000 and run["curve"][-1]["env_steps"] >= 3000
+    assert (run_dir / "final_eval.json").stat().st_mtime >= continued_at  # the continued checkpoint's, not the old
+    assert run["final_episodes"] == eval_before["episodes"]
+    assert any("Continued past the budget of 2,000" in line for line in extended["findings"])
+    again = json.loads(learning.main(["--quick", "--mask", "k24", "--continue-to", "3000", "--output",
+                                      str(tmp_path)])["json"].read_text())
+    assert again["runs"][0]["wall_s"] == run["wall_s"]  # finished to 3000: read, not trained again
 
 
 def test_learning_reads_a_resumed_runs_rows_once_and_sums_its_time(tmp_path: Path, bench) -> None:
