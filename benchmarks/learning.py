@@ -519,12 +519,12 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
                 run_args = run_argv(env, mask, seed, run_dir, args, extra)
                 try:
                     check_same_settings(run_dir, run_args, ENVS[env].family)
-                    stages = [(args.budget, None)] + ([(args.continue_to, args.continue_to)] if args.continue_to else [])
-                    todo = [stage for stage in stages if not finished(run_dir, stage[0])]
+                    stops = [None] + ([args.continue_to] if args.continue_to else [])  # None: the budget
+                    todo = [stop for stop in stops if not finished(run_dir, stop or args.budget)]
                     if todo and args.report_only:
                         pending.append(run_dir.name)
                         continue
-                    for _, continue_to in todo:
+                    for continue_to in todo:
                         print(f"training {run_dir.name}{f' on to {continue_to:,}' if continue_to else ''} ...",
                               flush=True)
                         train_run(run_args, ENVS[env].family, run_dir, args.checkpoint_every, continue_to)
